@@ -1,0 +1,118 @@
+# openfota - build of libfota, the POSIX port, fotad, the tests and the Cortex-M size report.
+# `make` builds; `make test` and `make demo` are the README's commands (they install the
+# Debian packages the project needs first). `make help` lists the targets.
+
+BUILD    ?= build
+CC       ?= cc
+AR       ?= ar
+ARM_CC   ?= arm-none-eabi-gcc
+ARM_SIZE ?= arm-none-eabi-size
+PYTHON   ?= /usr/bin/python3
+
+WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
+        -Wcast-align -Wwrite-strings -Wundef -Wformat=2 -Wvla
+ifneq ($(filter 1 true,$(WERROR) $(CI)),)
+WARN += -Werror
+endif
+
+OPT      ?= -O2 -g
+CPPFLAGS += -Iinclude -MMD -MP
+# The core also gets -Wconversion: it runs on 16/32-bit targets where silent narrowing bites.
+CORE_WARN := $(WARN) -Wconversion -Wno-sign-conversion
+CORE_CFLAGS := -std=c99 -pedantic $(CORE_WARN) $(OPT)
+PROG_CFLAGS := -std=c11 $(WARN) $(OPT)
+LDLIBS   :=
+
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CORE_CFLAGS += $(SANFLAGS)
+PROG_CFLAGS += $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+endif
+
+CORE_SRC := $(wildcard src/core/*.c)
+PORT_SRC := $(wildcard src/port/posix/*.c)
+FOTAD_SRC := $(wildcard src/fotad/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_HELPERS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
+
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+PORT_OBJ := $(PORT_SRC:%.c=$(BUILD)/obj/%.o)
+FOTAD_OBJ := $(FOTAD_SRC:%.c=$(BUILD)/obj/%.o)
+HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+LIBFOTA := $(BUILD)/lib/libfota.a
+LIBPORT := $(BUILD)/lib/libfota-posix.a
+
+.PHONY: all lib unit test check demo size cortex-m deps clean help
+.SECONDARY:
+all: lib $(BUILD)/bin/fotad
+lib: $(LIBFOTA) $(LIBPORT)
+unit: $(UNIT_BIN)
+
+$(BUILD)/obj/src/core/%.o: src/core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CORE_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) -c $< -o $@
+
+$(LIBFOTA): $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(LIBPORT): $(PORT_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/fotad: $(FOTAD_OBJ) $(LIBPORT) $(LIBFOTA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(HELPER_OBJ) $(LIBPORT) $(LIBFOTA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+# --- the README's commands ---------------------------------------------------------
+deps:
+	@scripts/install-deps
+
+# check: everything the tests need, built, without installing anything.
+check: all unit cortex-m
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit all
+
+test: deps
+	@$(MAKE) --no-print-directory check
+	@tests/run $(BUILD) build/asan
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo
+
+# --- the portable core for Cortex-M4: builds with no OS headers; sizes per module ------
+CM4_FLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99 -pedantic $(CORE_WARN) -ffreestanding \
+             -ffunction-sections -fdata-sections -fstack-usage
+CM4_OBJ := $(CORE_SRC:src/core/%.c=$(BUILD)/cm4/%.o)
+
+$(BUILD)/cm4/%.o: src/core/%.c
+	@mkdir -p $(@D)
+	$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -c $< -o $@
+
+cortex-m: $(CM4_OBJ)
+
+size: cortex-m
+	@scripts/size-report $(BUILD)/cm4 $(ARM_SIZE)
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make          build libfota, the POSIX port and build/bin/fotad"
+	@echo "make test     install what is missing, build, run every test (plain and ASan+UBSan)"
+	@echo "make demo     install what is missing, build, run the demo"
+	@echo "make size     text/data/bss per core module for Cortex-M4 (-Os)"
+	@echo "make clean    remove build/"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,49 @@
+/*
+ * config.h - build-time options of libfota, each with its default.
+ *
+ * Override any of them with -D on the compiler line (or a header included first);
+ * the values are checked at compile time where a wrong one would break a layout.
+ */
+#ifndef FOTA_CONFIG_H
+#define FOTA_CONFIG_H
+
+/* Longest AT command line kept, without its CR. It must hold the longest legal line,
+ * AT+UPGRADE="URL","<255 chars>",1 (276 bytes); longer lines answer ERROR. */
+#ifndef FOTA_AT_LINE_MAX
+#define FOTA_AT_LINE_MAX 288
+#endif
+
+/* Bytes of unsolicited result codes held while a command's answer is being written. */
+#ifndef FOTA_AT_URC_BUF
+#define FOTA_AT_URC_BUF 128
+#endif
+
+/* Largest flash program unit the core supports (bytes; a power of two). NV records and
+ * journal entries are padded to the port's program size, up to this. */
+#ifndef FOTA_FLASH_PROG_MAX
+#define FOTA_FLASH_PROG_MAX 16
+#endif
+
+/* Bytes of the stack buffer used to copy flash to flash (NV compaction, install). */
+#ifndef FOTA_COPY_BUF
+#define FOTA_COPY_BUF 64
+#endif
+
+/* Largest NV record payload. The settings record is the largest one (about 330 bytes). */
+#ifndef FOTA_NV_RECORD_MAX
+#define FOTA_NV_RECORD_MAX 512
+#endif
+
+/* Settings limits from the AT+UPGRADE contract. */
+#define FOTA_KEY_MAX 64
+#define FOTA_URL_MAX 255
+#define FOTA_PERIOD_MIN 60u
+#define FOTA_PERIOD_DEFAULT 86400u
+
+/* Logging: define FOTA_LOG_ENABLE to 1 to keep the core's log calls (they go through the
+ * port's log function); by default they compile away. */
+#ifndef FOTA_LOG_ENABLE
+#define FOTA_LOG_ENABLE 0
+#endif
+
+#endif /* FOTA_CONFIG_H */

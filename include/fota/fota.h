@@ -1,0 +1,96 @@
+/*
+ * fota.h - what every part of libfota shares: the error enum and a few helpers.
+ *
+ * libfota is a portable C99 core: no heap, no OS calls, no blocking. Every action
+ * function returns an enum fota_err (0 or a negative errno-like value); predicates
+ * return bool. The AT-visible codes of AT+UPGRADE (-1000..-1006) are a mapping made at
+ * the edge (see upgrade.h), never returned by the core's functions.
+ */
+#ifndef FOTA_FOTA_H
+#define FOTA_FOTA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fota/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One error enum for the whole core. Values follow Linux errno numbers where one fits,
+ * so a log line "-5" reads as EIO; the -2xx range is FOTA's own. */
+enum fota_err {
+	FOTA_OK = 0,
+	FOTA_ERR_NOENT = -2,         /* nothing stored / not found */
+	FOTA_ERR_IO = -5,            /* the port failed an I/O operation */
+	FOTA_ERR_AGAIN = -11,        /* not yet: feed more bytes or call again later */
+	FOTA_ERR_NOMEM = -12,        /* a caller's buffer or a fixed table is too small */
+	FOTA_ERR_BUSY = -16,         /* an operation of that kind is already running */
+	FOTA_ERR_EXIST = -17,        /* already there */
+	FOTA_ERR_INVAL = -22,        /* invalid argument or malformed input */
+	FOTA_ERR_FBIG = -27,         /* does not fit (image larger than the slot) */
+	FOTA_ERR_NOSPC = -28,        /* no room left in a flash area */
+	FOTA_ERR_RANGE = -34,        /* number out of range */
+	FOTA_ERR_TOOLONG = -36,      /* string or line longer than allowed */
+	FOTA_ERR_PROTO = -71,        /* the peer broke the protocol */
+	FOTA_ERR_BADMSG = -74,       /* malformed message from the peer */
+	FOTA_ERR_CORRUPT = -84,      /* stored data failed its magic or CRC check */
+	FOTA_ERR_NOTSUP = -95,       /* not supported (by this build or this port) */
+	FOTA_ERR_NETDOWN = -100,     /* no network (radio off, not registered) */
+	FOTA_ERR_CONNRESET = -104,   /* the peer reset or closed the connection early */
+	FOTA_ERR_TIMEDOUT = -110,    /* a timeout expired */
+	FOTA_ERR_CONNREFUSED = -111, /* the peer refused the connection */
+	FOTA_ERR_DNS = -200,         /* name lookup failed */
+	FOTA_ERR_POWER = -201,       /* power was cut (emulated flash): stop at once */
+	FOTA_ERR_FLASH_RULE = -202,  /* a flash program tried to set a bit (NOR rule) */
+	FOTA_ERR_VERIFY = -203,      /* hash or signature does not match */
+	FOTA_ERR_CANCELED = -204,    /* stopped by request */
+};
+
+/* fota_strerror: a short English name for an enum fota_err value ("EIO", "VERIFY").
+ * Returns a static string; "?" for an unknown value. */
+const char *fota_strerror(int err);
+
+/* Compile-time check that works in C99 (used on layouts and RAM budgets). */
+#define FOTA_STATIC_ASSERT(cond, name) typedef char fota_static_assert_##name[(cond) ? 1 : -1]
+
+#define FOTA_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Little-endian fields, written and read byte by byte: on-flash and on-wire formats
+ * never depend on the host's byte order or a struct's padding. */
+static inline void fota_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void fota_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint16_t fota_get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t fota_get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* fota_crc32: CRC-32 (IEEE 802.3, the zlib one) of len bytes at data, continuing from
+ * crc (start with 0). The caller owns data. Returns the updated CRC. Table-free, so it
+ * costs no RAM or flash table. */
+uint32_t fota_crc32(uint32_t crc, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FOTA_FOTA_H */

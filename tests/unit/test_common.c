@@ -1,0 +1,99 @@
+/* Unit tests of the shared helpers: CRC-32, little-endian fields, the emulated flash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fota/simflash.h"
+
+static void crc32_matches_the_zlib_check_value(void **state)
+{
+	(void)state;
+	assert_int_equal(fota_crc32(0, "123456789", 9), 0xCBF43926u);
+	/* Continuing a CRC over two pieces equals the CRC of the whole. */
+	assert_int_equal(fota_crc32(fota_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+	assert_int_equal(fota_crc32(0, "", 0), 0);
+}
+
+static void le_fields_round_trip_byte_by_byte(void **state)
+{
+	uint8_t b[4];
+
+	(void)state;
+	fota_put_le32(b, 0x11223344u);
+	assert_int_equal(b[0], 0x44);
+	assert_int_equal(b[3], 0x11);
+	assert_int_equal(fota_get_le32(b), 0x11223344u);
+	fota_put_le16(b, 0xBEEF);
+	assert_int_equal(fota_get_le16(b), 0xBEEF);
+}
+
+static uint8_t mem[4 * 4096];
+
+static void simflash_obeys_nor_rules(void **state)
+{
+	struct fota_simflash sf;
+	uint8_t v = 0x0F, r;
+
+	(void)state;
+	assert_int_equal(fota_simflash_init_mem(&sf, mem, sizeof(mem), 4096, 1), FOTA_OK);
+	fota_simflash_format(&sf);
+	assert_int_equal(fota_flash_is_erased(&sf.flash, 0, sizeof(mem)), 1);
+	assert_int_equal(sf.flash.prog(sf.flash.ctx, 10, &v, 1), FOTA_OK);
+	v = 0x07; /* clears one more bit: allowed */
+	assert_int_equal(sf.flash.prog(sf.flash.ctx, 10, &v, 1), FOTA_OK);
+	v = 0xF7; /* sets bits back: refused and counted, the cell keeps its value */
+	assert_int_equal(sf.flash.prog(sf.flash.ctx, 10, &v, 1), FOTA_ERR_FLASH_RULE);
+	assert_int_equal(sf.stats.rule_violations, 1);
+	sf.flash.read(sf.flash.ctx, 10, &r, 1);
+	assert_int_equal(r, 0x07);
+	assert_int_equal(sf.flash.erase(sf.flash.ctx, 100), FOTA_ERR_INVAL); /* unaligned */
+	assert_int_equal(sf.flash.erase(sf.flash.ctx, 0), FOTA_OK);
+	assert_int_equal(sf.stats.erase_count[0], 1);
+	assert_int_equal(fota_flash_is_erased(&sf.flash, 0, 4096), 1);
+	fota_simflash_close(&sf);
+}
+
+static void simflash_cuts_power_before_operation_n(void **state)
+{
+	struct fota_simflash sf;
+	uint8_t data[8] = { 0 }, r[8];
+
+	(void)state;
+	assert_int_equal(fota_simflash_init_mem(&sf, mem, sizeof(mem), 4096, 1), FOTA_OK);
+	fota_simflash_format(&sf);
+	fota_simflash_cut_power(&sf, 2, FOTA_CUT_CLEAN);
+	assert_int_equal(sf.flash.prog(sf.flash.ctx, 0, data, 8), FOTA_OK);
+	assert_int_equal(sf.flash.prog(sf.flash.ctx, 8, data, 8), FOTA_ERR_POWER);
+	assert_int_equal(sf.flash.read(sf.flash.ctx, 0, r, 8), FOTA_ERR_POWER);
+	fota_simflash_power_on(&sf);
+	assert_int_equal(fota_flash_is_erased(&sf.flash, 8, 8), 1); /* clean cut: nothing written */
+
+	/* A torn program writes half of its bytes. */
+	fota_simflash_cut_power(&sf, 1, FOTA_CUT_TORN);
+	assert_int_equal(sf.flash.prog(sf.flash.ctx, 16, data, 8), FOTA_ERR_POWER);
+	fota_simflash_power_on(&sf);
+	assert_int_equal(fota_flash_is_erased(&sf.flash, 16, 4), 0);
+	assert_int_equal(fota_flash_is_erased(&sf.flash, 20, 4), 1);
+
+	/* A torn erase leaves the sector neither old nor erased. */
+	fota_simflash_cut_power(&sf, 1, FOTA_CUT_TORN);
+	assert_int_equal(sf.flash.erase(sf.flash.ctx, 0), FOTA_ERR_POWER);
+	fota_simflash_power_on(&sf);
+	assert_int_equal(fota_flash_is_erased(&sf.flash, 0, 4096), 0);
+	assert_int_equal(fota_flash_is_erased(&sf.flash, 0, 64), 1);
+	fota_simflash_close(&sf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(crc32_matches_the_zlib_check_value),
+		cmocka_unit_test(le_fields_round_trip_byte_by_byte),
+		cmocka_unit_test(simflash_obeys_nor_rules),
+		cmocka_unit_test(simflash_cuts_power_before_operation_n),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
