@@ -21,7 +21,7 @@ CPPFLAGS += -Iinclude -MMD -MP
 CORE_WARN := $(WARN) -Wconversion -Wno-sign-conversion
 CORE_CFLAGS := -std=c99 -pedantic $(CORE_WARN) $(OPT)
 PROG_CFLAGS := -std=c11 $(WARN) $(OPT)
-LDLIBS   :=
+LDLIBS   := -lmbedcrypto
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -33,12 +33,14 @@ endif
 CORE_SRC := $(wildcard src/core/*.c)
 PORT_SRC := $(wildcard src/port/posix/*.c)
 FOTAD_SRC := $(wildcard src/fotad/*.c)
+TOOL_SRC := $(wildcard src/tool/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_HELPERS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 PORT_OBJ := $(PORT_SRC:%.c=$(BUILD)/obj/%.o)
 FOTAD_OBJ := $(FOTAD_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -47,7 +49,7 @@ LIBPORT := $(BUILD)/lib/libfota-posix.a
 
 .PHONY: all lib unit test check demo size cortex-m deps clean help
 .SECONDARY:
-all: lib $(BUILD)/bin/fotad
+all: lib $(BUILD)/bin/fotad $(BUILD)/bin/fota
 lib: $(LIBFOTA) $(LIBPORT)
 unit: $(UNIT_BIN)
 
@@ -68,6 +70,11 @@ $(LIBPORT): $(PORT_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/bin/fotad: $(FOTAD_OBJ) $(LIBPORT) $(LIBFOTA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# fota: the host tool (pack, info), C11 like fotad.
+$(BUILD)/bin/fota: $(TOOL_OBJ) $(LIBPORT) $(LIBFOTA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -1,1 +1,510 @@
-int main(void){return 0;}
+/*
+ * fotad - the emulated cellular module: libfota on Linux, its AT port on a pseudo-
+ * terminal, a TCP socket or stdio, its flash in a file of the state folder.
+ *
+ * The same state folder again is the same module after a power cycle; kill -9 is a
+ * power cut (the flash file is mapped shared, so what was written stays written).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fota/module.h"
+#include "fota/simflash.h"
+
+#define SECTOR_SIZE 4096u
+#define DEFAULT_FLASH (4u << 20)
+#define DEFAULT_VERSION "AirM2M_780E_V1121_LTE_AT"
+#define VERSION_MAX 47
+#define WRITE_TIMEOUT_MS 1000
+
+enum at_kind { AT_STDIO, AT_PTY, AT_TCP };
+
+struct fotad {
+	/* options */
+	const char *state_dir;
+	enum at_kind at_kind;
+	const char *at_arg;     /* pty link path, or [host:]port */
+	const char *imei_opt;
+	const char *version;
+	uint32_t flash_size;
+
+	/* the emulated hardware and firmware */
+	struct fota_simflash sf;
+	struct fota_module mod;
+	struct fota_module_info info;
+	char imei[16];
+
+	/* the AT port */
+	int in_fd, out_fd;      /* stdio, or the pty master twice, or the TCP client */
+	int pty_slave;          /* kept open so the master never sees a hang-up */
+	int listen_fd;
+	char link_path[PATH_MAX];
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void logmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("fotad: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fotad --state DIR [options]\n"
+		"\n"
+		"An emulated Luat-style cellular module with AT+UPGRADE, built on libfota.\n"
+		"\n"
+		"  --state DIR        the module's state folder (created if missing): its flash is\n"
+		"                     DIR/flash.bin. A new folder is a new module with factory\n"
+		"                     settings; the same folder again is the same module after a\n"
+		"                     power cycle (kill -9 is a power cut).\n"
+		"  --at stdio         AT port on standard input/output (the default)\n"
+		"  --at pty:PATH      AT port on a new pseudo-terminal; PATH becomes a symbolic link\n"
+		"                     to it, for picocom, minicom, pyserial or chat\n"
+		"  --at tcp:[HOST:]PORT\n"
+		"                     AT port on a TCP socket (HOST defaults to 127.0.0.1); one\n"
+		"                     client at a time, like a serial line\n"
+		"  --imei 15DIGITS    the module's IMEI (default: one made up on first boot, then\n"
+		"                     kept in the module's NV)\n"
+		"  --version STRING   the firmware version the module reports (default %s)\n"
+		"  --flash-size BYTES size of the emulated flash, a multiple of 4096 (default 4 MiB)\n"
+		"  -h, --help         this text\n"
+		"\n"
+		"fotad logs to standard error; it says \"ready\" there, and RDY on the AT port, when\n"
+		"it accepts commands. SIGINT or SIGTERM ends it cleanly.\n",
+		DEFAULT_VERSION);
+}
+
+static int parse_args(struct fotad *d, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "imei", required_argument, NULL, 'i' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "flash-size", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	unsigned long v;
+	int c;
+
+	d->at_kind = AT_STDIO;
+	d->version = DEFAULT_VERSION;
+	d->flash_size = DEFAULT_FLASH;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			d->state_dir = optarg;
+			break;
+		case 'a':
+			if (!strcmp(optarg, "stdio")) {
+				d->at_kind = AT_STDIO;
+			} else if (!strncmp(optarg, "pty:", 4) && optarg[4]) {
+				d->at_kind = AT_PTY;
+				d->at_arg = optarg + 4;
+			} else if (!strncmp(optarg, "tcp:", 4) && optarg[4]) {
+				d->at_kind = AT_TCP;
+				d->at_arg = optarg + 4;
+			} else {
+				logmsg("--at: expected stdio, pty:PATH or tcp:[HOST:]PORT, got '%s'", optarg);
+				return -1;
+			}
+			break;
+		case 'i':
+			if (strlen(optarg) != 15 || strspn(optarg, "0123456789") != 15) {
+				logmsg("--imei: expected 15 digits, got '%s'", optarg);
+				return -1;
+			}
+			d->imei_opt = optarg;
+			break;
+		case 'v':
+			for (const char *p = optarg; *p; p++) {
+				if (*p <= ' ' || *p > '~' || *p == '"') {
+					logmsg("--version: printable ASCII without spaces or quotes only");
+					return -1;
+				}
+			}
+			if (!*optarg || strlen(optarg) > VERSION_MAX) {
+				logmsg("--version: 1 to %d characters", VERSION_MAX);
+				return -1;
+			}
+			d->version = optarg;
+			break;
+		case 'f':
+			errno = 0;
+			v = strtoul(optarg, &end, 0);
+			if (errno || *end || v < 16 * SECTOR_SIZE || v % SECTOR_SIZE || v > (1ul << 30)) {
+				logmsg("--flash-size: a multiple of 4096 from 64 KiB to 1 GiB, got '%s'", optarg);
+				return -1;
+			}
+			d->flash_size = (uint32_t)v;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			logmsg("try --help");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		logmsg("unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (!d->state_dir) {
+		logmsg("--state DIR is required (try --help)");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the AT port -------------------------------------------------------------------- */
+
+/* Writes everything, waiting for a slow reader up to WRITE_TIMEOUT_MS; what a reader
+ * that never reads would block is dropped, as on a serial line with nobody listening. */
+static void port_write(void *ctx, const char *data, size_t len)
+{
+	struct fotad *d = ctx;
+
+	while (len && d->out_fd >= 0) {
+		ssize_t n = write(d->out_fd, data, len);
+
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct pollfd p = { .fd = d->out_fd, .events = POLLOUT };
+
+			if (poll(&p, 1, WRITE_TIMEOUT_MS) == 0) {
+				logmsg("AT port: nobody reads; %zu bytes dropped", len);
+				return;
+			}
+		} else {
+			return; /* the reader went away (EIO, EPIPE): the bytes are lost */
+		}
+	}
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int open_pty(struct fotad *d)
+{
+	struct termios t;
+	struct stat st;
+	const char *name;
+	int m;
+
+	m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || !(name = ptsname(m))) {
+		logmsg("pty: %s", strerror(errno));
+		return -1;
+	}
+	/* Raw mode on the slave side, so the line discipline neither echoes nor edits:
+	 * the module does that itself, as a real one does on its UART. */
+	d->pty_slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (d->pty_slave < 0 || tcgetattr(d->pty_slave, &t) < 0) {
+		logmsg("pty %s: %s", name, strerror(errno));
+		return -1;
+	}
+	cfmakeraw(&t);
+	cfsetspeed(&t, B115200);
+	tcsetattr(d->pty_slave, TCSANOW, &t);
+	set_nonblock(m);
+	if (lstat(d->at_arg, &st) == 0) {
+		if (!S_ISLNK(st.st_mode)) {
+			logmsg("pty:%s exists and is not a symbolic link; not replacing it", d->at_arg);
+			return -1;
+		}
+		unlink(d->at_arg);
+	}
+	if (symlink(name, d->at_arg) < 0) {
+		logmsg("pty: link %s -> %s: %s", d->at_arg, name, strerror(errno));
+		return -1;
+	}
+	snprintf(d->link_path, sizeof(d->link_path), "%s", d->at_arg);
+	d->in_fd = d->out_fd = m;
+	logmsg("AT port on %s (link %s)", name, d->at_arg);
+	return 0;
+}
+
+static int open_tcp(struct fotad *d)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai = NULL;
+	char host[256] = "127.0.0.1";
+	const char *port = d->at_arg, *colon = strrchr(d->at_arg, ':');
+	int fd = -1, one = 1, err;
+
+	if (colon) {
+		size_t n = (size_t)(colon - d->at_arg);
+
+		if (n >= sizeof(host)) {
+			logmsg("tcp: host name too long");
+			return -1;
+		}
+		memcpy(host, d->at_arg, n);
+		host[n] = '\0';
+		if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+			memmove(host, host + 1, n - 2);
+			host[n - 2] = '\0';
+		}
+		port = colon + 1;
+	}
+	hints.ai_flags = AI_PASSIVE;
+	err = getaddrinfo(host, port, &hints, &ai);
+	if (err) {
+		logmsg("tcp:%s: %s", d->at_arg, gai_strerror(err));
+		return -1;
+	}
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4) < 0) {
+		logmsg("tcp:%s: %s", d->at_arg, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	d->listen_fd = fd;
+	logmsg("AT port on tcp %s:%s", host, port);
+	return 0;
+}
+
+static int open_at_port(struct fotad *d)
+{
+	d->in_fd = d->out_fd = d->pty_slave = d->listen_fd = -1;
+	switch (d->at_kind) {
+	case AT_PTY:
+		return open_pty(d);
+	case AT_TCP:
+		return open_tcp(d);
+	default:
+		d->in_fd = STDIN_FILENO;
+		d->out_fd = STDOUT_FILENO;
+		return 0;
+	}
+}
+
+static void close_at_port(struct fotad *d)
+{
+	if (d->link_path[0])
+		unlink(d->link_path);
+	if (d->at_kind == AT_TCP && d->in_fd >= 0)
+		close(d->in_fd);
+	if (d->at_kind == AT_PTY) {
+		close(d->in_fd);
+		close(d->pty_slave);
+	}
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+}
+
+/* ---- the module --------------------------------------------------------------------- */
+
+/* A made-up IMEI: TAC 86xxxxxx, a random serial, and the Luhn check digit. */
+static void make_imei(char out[16])
+{
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 16;
+	int sum = 0;
+
+	out[0] = '8';
+	out[1] = '6';
+	for (int i = 2; i < 14; i++)
+		out[i] = (char)('0' + rand_r(&seed) % 10);
+	for (int i = 0; i < 14; i++) {
+		int v = out[i] - '0';
+
+		if (i % 2) {
+			v *= 2;
+			if (v > 9)
+				v -= 9;
+		}
+		sum += v;
+	}
+	out[14] = (char)('0' + (10 - sum % 10) % 10);
+	out[15] = '\0';
+}
+
+/* The module's identity lives in its NV like a real module's calibration data. */
+static int load_identity(struct fotad *d)
+{
+	size_t len = 0;
+	int err = fota_nv_read(&d->mod.nv, FOTA_NV_DEVICE, d->imei, 15, &len);
+
+	if (err == FOTA_OK && len == 15 && strspn(d->imei, "0123456789") >= 15 && !d->imei_opt)
+		return 0;
+	if (d->imei_opt)
+		memcpy(d->imei, d->imei_opt, 16);
+	else
+		make_imei(d->imei);
+	d->imei[15] = '\0';
+	err = fota_nv_write(&d->mod.nv, FOTA_NV_DEVICE, d->imei, 15);
+	if (err) {
+		logmsg("NV: cannot store the IMEI: %s", fota_strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+static int power_on(struct fotad *d)
+{
+	struct fota_module_config cfg = {
+		.flash = &d->sf.flash,
+		.nv_base = d->flash_size - 2 * SECTOR_SIZE,
+		.nv_size = 2 * SECTOR_SIZE,
+		.info = &d->info,
+		.write = port_write,
+		.write_ctx = d,
+	};
+	int err;
+
+	d->info.manufacturer = "AirM2M";
+	d->info.model = "Air780E";
+	d->info.version = d->version;
+	d->info.imei = d->imei;
+	err = fota_module_init(&d->mod, &cfg);
+	if (err) {
+		logmsg("NV: mount failed: %s", fota_strerror(err));
+		return -1;
+	}
+	return load_identity(d);
+}
+
+/* Accepts a TCP client when none is connected; a second one is told and closed. */
+static void accept_client(struct fotad *d)
+{
+	int c = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (c < 0)
+		return;
+	if (d->in_fd >= 0) {
+		static const char busy[] = "\r\nBUSY: the AT port has a client already\r\n";
+
+		if (write(c, busy, sizeof(busy) - 1) < 0)
+			logmsg("tcp: refusing a second client: %s", strerror(errno));
+		close(c);
+		return;
+	}
+	d->in_fd = d->out_fd = c;
+	logmsg("tcp: client connected");
+}
+
+static int run(struct fotad *d)
+{
+	char buf[4096];
+
+	while (!stop_signal) {
+		struct pollfd p[2];
+		nfds_t n = 0;
+		int in_idx = -1, listen_idx = -1;
+
+		if (d->in_fd >= 0) {
+			p[n] = (struct pollfd){ .fd = d->in_fd, .events = POLLIN };
+			in_idx = (int)n++;
+		}
+		if (d->listen_fd >= 0) {
+			p[n] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
+			listen_idx = (int)n++;
+		}
+		if (poll(p, n, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			logmsg("poll: %s", strerror(errno));
+			return -1;
+		}
+		if (listen_idx >= 0 && (p[listen_idx].revents & POLLIN))
+			accept_client(d);
+		if (in_idx >= 0 && p[in_idx].revents) {
+			ssize_t r = read(d->in_fd, buf, sizeof(buf));
+
+			if (r > 0) {
+				fota_module_input(&d->mod, buf, (size_t)r);
+			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				if (d->at_kind == AT_STDIO)
+					return 0; /* end of input: the host is done */
+				if (d->at_kind == AT_TCP) {
+					close(d->in_fd);
+					d->in_fd = d->out_fd = -1;
+					logmsg("tcp: client left");
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fotad d;
+	struct sigaction sa = { .sa_handler = on_signal };
+	char path[PATH_MAX];
+	int rc = 1, err;
+
+	if (parse_args(&d, argc, argv) < 0)
+		return 2;
+	if (mkdir(d.state_dir, 0755) < 0 && errno != EEXIST) {
+		logmsg("--state %s: %s", d.state_dir, strerror(errno));
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/flash.bin", d.state_dir);
+	err = fota_simflash_open_file(&d.sf, path, d.flash_size, SECTOR_SIZE, 1);
+	if (err) {
+		logmsg("%s: %s", path, err == FOTA_ERR_INVAL ?
+		       "exists with another size (see --flash-size)" : strerror(errno));
+		return 2;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (open_at_port(&d) < 0)
+		goto out_flash;
+	if (power_on(&d) < 0)
+		goto out_port;
+	fota_module_ready(&d.mod);
+	logmsg("ready: IMEI %s, firmware %s", d.imei, d.info.version);
+	rc = run(&d) < 0 ? 1 : 0;
+	if (stop_signal)
+		logmsg("stopped by signal %d", (int)stop_signal);
+
+out_port:
+	close_at_port(&d);
+out_flash:
+	fota_simflash_close(&d.sf);
+	return rc;
+}

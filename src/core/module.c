@@ -1,0 +1,284 @@
+/* module.c - the module's command table and AT+UPGRADE (see fota/module.h). */
+#include <string.h>
+
+#include "fota/module.h"
+
+/* Static RAM budget: the AT engine with the settings, beyond the line buffer. */
+FOTA_STATIC_ASSERT(sizeof(struct fota_module) - FOTA_AT_LINE_MAX <= 1024, module_ram_budget);
+/* The line buffer holds the longest legal line: AT+UPGRADE="URL","<255>",1 */
+FOTA_STATIC_ASSERT(FOTA_AT_LINE_MAX >= sizeof("AT+UPGRADE=\"URL\",\"\",1") - 1 + FOTA_URL_MAX,
+		   line_holds_longest_url);
+
+#define MOD(user) ((struct fota_module *)(user))
+
+static void info_line(struct fota_at *at, const char *a, const char *b)
+{
+	fota_at_print(at, a);
+	fota_at_print(at, b);
+	fota_at_endl(at);
+}
+
+static int cmd_ati(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		   size_t len)
+{
+	const struct fota_module_info *info = MOD(user)->info;
+
+	if (kind == FOTA_AT_SET && !(len == 1 && args[0] == '0'))
+		return FOTA_ERR_INVAL;
+	info_line(at, info->manufacturer, "");
+	info_line(at, info->model, "");
+	info_line(at, "Revision: ", info->version);
+	return FOTA_OK;
+}
+
+/* AT+CGMR and AT+CGSN: one line on execute, OK on test, ERROR otherwise. */
+static int one_line(struct fota_at *at, enum fota_at_kind kind, const char *text)
+{
+	if (kind == FOTA_AT_TEST)
+		return FOTA_OK;
+	if (kind != FOTA_AT_EXEC)
+		return FOTA_ERR_INVAL;
+	info_line(at, text, "");
+	return FOTA_OK;
+}
+
+static int cmd_cgmr(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		    size_t len)
+{
+	(void)args;
+	(void)len;
+	return one_line(at, kind, MOD(user)->info->version);
+}
+
+static int cmd_cgsn(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		    size_t len)
+{
+	(void)args;
+	(void)len;
+	return one_line(at, kind, MOD(user)->info->imei);
+}
+
+/* Reads the single numeric argument of a SET command. */
+static int one_number(const char *args, size_t len, uint32_t max, uint32_t *v)
+{
+	struct fota_at_arg a;
+	unsigned n;
+	int err = fota_at_split_args(args, len, &a, 1, &n);
+
+	if (err)
+		return err;
+	return n == 1 ? fota_at_arg_u32(&a, 0, max, v) : FOTA_ERR_INVAL;
+}
+
+static int cmd_cfun(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		    size_t len)
+{
+	struct fota_module *m = MOD(user);
+	uint32_t v;
+	int err;
+
+	switch (kind) {
+	case FOTA_AT_READ:
+		fota_at_print(at, "+CFUN: ");
+		fota_at_print_u32(at, m->radio_on);
+		fota_at_endl(at);
+		return FOTA_OK;
+	case FOTA_AT_TEST:
+		info_line(at, "+CFUN: (0,1)", "");
+		return FOTA_OK;
+	case FOTA_AT_SET:
+		err = one_number(args, len, 1, &v);
+		if (!err)
+			m->radio_on = v == 1;
+		return err;
+	default:
+		return FOTA_ERR_INVAL;
+	}
+}
+
+static int cmd_csq(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		   size_t len)
+{
+	(void)args;
+	(void)len;
+	if (kind == FOTA_AT_TEST) {
+		info_line(at, "+CSQ: (0-31,99),(99)", "");
+		return FOTA_OK;
+	}
+	if (kind != FOTA_AT_EXEC)
+		return FOTA_ERR_INVAL;
+	/* The emulated cell is a good one: RSSI 26 (-61 dBm); 99 = unknown with the radio off. */
+	info_line(at, "+CSQ: ", MOD(user)->radio_on ? "26,99" : "99,99");
+	return FOTA_OK;
+}
+
+static int cmd_creg(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		    size_t len)
+{
+	uint32_t v;
+
+	switch (kind) {
+	case FOTA_AT_READ:
+		/* n = 0 (no URCs); stat 1 registered (home) while the radio is on, 0 otherwise. */
+		info_line(at, "+CREG: 0,", MOD(user)->radio_on ? "1" : "0");
+		return FOTA_OK;
+	case FOTA_AT_TEST:
+		info_line(at, "+CREG: (0)", "");
+		return FOTA_OK;
+	case FOTA_AT_SET:
+		return one_number(args, len, 0, &v);
+	default:
+		return FOTA_ERR_INVAL;
+	}
+}
+
+/* ---- AT+UPGRADE ------------------------------------------------------------------- */
+
+static void print_tag_value(struct fota_at *at, const struct fota_settings *s, enum fota_tag tag)
+{
+	const char *name = fota_tag_name(tag);
+
+	fota_at_print(at, "+UPGRADE: ");
+	fota_at_print_quoted(at, name, strlen(name));
+	fota_at_print(at, ",");
+	switch (tag) {
+	case FOTA_TAG_KEY:
+		fota_at_print_quoted(at, s->key, strlen(s->key));
+		break;
+	case FOTA_TAG_URL:
+		fota_at_print_quoted(at, s->url, strlen(s->url));
+		break;
+	case FOTA_TAG_AUTO:
+		fota_at_print_u32(at, s->autoup);
+		break;
+	default:
+		fota_at_print_u32(at, s->period);
+		break;
+	}
+	fota_at_endl(at);
+}
+
+static void print_status(struct fota_at *at, const struct fota_status *st)
+{
+	fota_at_print(at, "+UPGRADE: ");
+	fota_at_print_u32(at, st->state);
+	if (st->state == 1) {
+		fota_at_print(at, ",");
+		fota_at_print_u32(at, st->percent);
+	} else if (st->state == 2) {
+		fota_at_print(at, ",");
+		fota_at_print_i32(at, st->code);
+		fota_at_print(at, ",");
+		fota_at_print_u32(at, st->http);
+		fota_at_print(at, ",");
+		fota_at_print_u32(at, st->cause);
+	}
+	fota_at_endl(at);
+}
+
+static int upgrade_set(struct fota_module *m, const char *args, size_t len)
+{
+	struct fota_at_arg a[3];
+	struct fota_setting_value v = { 0 };
+	enum fota_tag tag;
+	uint32_t save = 0;
+	unsigned n;
+	int err;
+
+	err = fota_at_split_args(args, len, a, 3, &n);
+	if (err)
+		return err;
+	if (n == 0 || !a[0].quoted)
+		return FOTA_ERR_INVAL;
+	for (tag = FOTA_TAG_KEY; tag < FOTA_TAG_COUNT; tag++)
+		if (fota_at_strcaseeq(a[0].p, a[0].len, fota_tag_name(tag)))
+			break;
+	if (tag == FOTA_TAG_COUNT)
+		return FOTA_ERR_INVAL;
+	if (n == 1) {
+		print_tag_value(&m->at, &m->settings.now, tag);
+		return FOTA_OK;
+	}
+	if (tag == FOTA_TAG_KEY || tag == FOTA_TAG_URL) {
+		if (!a[1].quoted)
+			return FOTA_ERR_INVAL;
+		v.str = a[1].p;
+		v.len = a[1].len;
+	} else {
+		err = fota_at_arg_u32(&a[1], 0, UINT32_MAX, &v.num);
+		if (err)
+			return err;
+	}
+	if (n == 3) {
+		err = fota_at_arg_u32(&a[2], 0, 1, &save);
+		if (err)
+			return err;
+	}
+	/* savetoNV: 0 (the default) saves to NV, 1 keeps the value until the next reboot. */
+	return fota_settings_set(&m->settings, &m->nv, tag, &v, save == 0);
+}
+
+static int cmd_upgrade(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		       size_t len)
+{
+	struct fota_module *m = MOD(user);
+
+	switch (kind) {
+	case FOTA_AT_EXEC:
+		return m->upgrade ? m->upgrade(m, m->upgrade_ctx) : FOTA_ERR_NOTSUP;
+	case FOTA_AT_READ:
+		print_status(at, &m->status);
+		return FOTA_OK;
+	case FOTA_AT_TEST:
+		/* 27.007 style: a string's maximum length, a number's range; then savetoNV. */
+		info_line(at, "+UPGRADE: \"KEY\",64,(0,1)", "");
+		info_line(at, "+UPGRADE: \"AUTO\",(0,1),(0,1)", "");
+		info_line(at, "+UPGRADE: \"PERIOD\",(60-4294967295),(0,1)", "");
+		info_line(at, "+UPGRADE: \"URL\",255,(0,1)", "");
+		return FOTA_OK;
+	default:
+		return upgrade_set(m, args, len);
+	}
+}
+
+static const struct fota_at_cmd commands[] = {
+	{ "I", cmd_ati },
+	{ "+CGMR", cmd_cgmr },
+	{ "+CGSN", cmd_cgsn },
+	{ "+CFUN", cmd_cfun },
+	{ "+CSQ", cmd_csq },
+	{ "+CREG", cmd_creg },
+	{ "+UPGRADE", cmd_upgrade },
+};
+
+int fota_module_init(struct fota_module *m, const struct fota_module_config *cfg)
+{
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	if (!cfg->info || !cfg->write)
+		return FOTA_ERR_INVAL;
+	m->info = cfg->info;
+	m->upgrade = cfg->upgrade;
+	m->upgrade_ctx = cfg->upgrade_ctx;
+	m->radio_on = true;
+	fota_at_init(&m->at, commands, FOTA_ARRAY_SIZE(commands), m, cfg->write, cfg->write_ctx);
+	fota_settings_default(&m->settings.now);
+	m->settings.saved = m->settings.now;
+	err = fota_nv_mount(&m->nv, cfg->flash, cfg->nv_base, cfg->nv_size);
+	if (err)
+		return err;
+	err = fota_settings_load(&m->settings, &m->nv);
+	/* No record yet, or a damaged one: the defaults stand, as on a new module. */
+	return err == FOTA_ERR_NOENT || err == FOTA_ERR_CORRUPT ? FOTA_OK : err;
+}
+
+void fota_module_ready(struct fota_module *m)
+{
+	fota_at_urc(&m->at, "RDY");
+}
+
+void fota_module_input(struct fota_module *m, const char *data, size_t len)
+{
+	fota_at_input(&m->at, data, len);
+}

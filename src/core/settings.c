@@ -1,0 +1,174 @@
+/* settings.c - AT+UPGRADE settings and their NV record (see fota/settings.h). */
+#include <string.h>
+
+#include "fota/settings.h"
+#include "fota/url.h"
+
+/* NV record, little-endian, byte by byte:
+ *   0 format (1) | 1 auto | 2..5 period | 6 key length | key | url length (2) | url */
+#define REC_FORMAT 1
+#define REC_MAX (6 + 1 + FOTA_KEY_MAX + 2 + FOTA_URL_MAX)
+
+FOTA_STATIC_ASSERT(REC_MAX <= FOTA_NV_RECORD_MAX, settings_record_fits_nv);
+
+static const char *const tag_names[FOTA_TAG_COUNT] = { "KEY", "AUTO", "PERIOD", "URL" };
+
+const char *fota_tag_name(enum fota_tag tag)
+{
+	return tag < FOTA_TAG_COUNT ? tag_names[tag] : "?";
+}
+
+void fota_settings_default(struct fota_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->autoup = 1;
+	s->period = FOTA_PERIOD_DEFAULT;
+}
+
+static int check_key(const char *k, size_t len)
+{
+	if (len > FOTA_KEY_MAX)
+		return FOTA_ERR_TOOLONG;
+	for (size_t i = 0; i < len; i++)
+		if (k[i] < ' ' || k[i] > '~' || k[i] == '"')
+			return FOTA_ERR_BADMSG;
+	return FOTA_OK;
+}
+
+static int check_url(const char *u, size_t len)
+{
+	struct fota_url url;
+
+	if (len == 0)
+		return FOTA_OK;
+	return fota_url_parse(u, len, &url);
+}
+
+int fota_settings_check(enum fota_tag tag, const struct fota_setting_value *v)
+{
+	bool is_str = tag == FOTA_TAG_KEY || tag == FOTA_TAG_URL;
+
+	if (tag >= FOTA_TAG_COUNT || is_str != (v->str != NULL))
+		return FOTA_ERR_INVAL;
+	switch (tag) {
+	case FOTA_TAG_KEY: return check_key(v->str, v->len);
+	case FOTA_TAG_URL: return check_url(v->str, v->len);
+	case FOTA_TAG_AUTO: return v->num <= 1 ? FOTA_OK : FOTA_ERR_RANGE;
+	default: return v->num >= FOTA_PERIOD_MIN ? FOTA_OK : FOTA_ERR_RANGE;
+	}
+}
+
+static void apply(struct fota_settings *s, enum fota_tag tag, const struct fota_setting_value *v)
+{
+	switch (tag) {
+	case FOTA_TAG_KEY:
+		memcpy(s->key, v->str, v->len);
+		s->key[v->len] = '\0';
+		break;
+	case FOTA_TAG_URL:
+		memcpy(s->url, v->str, v->len);
+		s->url[v->len] = '\0';
+		break;
+	case FOTA_TAG_AUTO:
+		s->autoup = (uint8_t)v->num;
+		break;
+	default:
+		s->period = v->num;
+		break;
+	}
+}
+
+/* Encodes s, with tag replaced by v, into b (REC_MAX bytes); returns the length. */
+static size_t encode(const struct fota_settings *s, enum fota_tag tag,
+		     const struct fota_setting_value *v, uint8_t *b)
+{
+	const char *key = tag == FOTA_TAG_KEY ? v->str : s->key;
+	const char *url = tag == FOTA_TAG_URL ? v->str : s->url;
+	size_t kl = tag == FOTA_TAG_KEY ? v->len : strlen(s->key);
+	size_t ul = tag == FOTA_TAG_URL ? v->len : strlen(s->url), n = 0;
+
+	b[n++] = REC_FORMAT;
+	b[n++] = tag == FOTA_TAG_AUTO ? (uint8_t)v->num : s->autoup;
+	fota_put_le32(b + n, tag == FOTA_TAG_PERIOD ? v->num : s->period);
+	n += 4;
+	b[n++] = (uint8_t)kl;
+	memcpy(b + n, key, kl);
+	n += kl;
+	fota_put_le16(b + n, (uint16_t)ul);
+	n += 2;
+	memcpy(b + n, url, ul);
+	return n + ul;
+}
+
+/* Decodes and re-checks every field: a record that passed its CRC but holds values the
+ * contract forbids (an older firmware's bug, a bit flip) is refused as a whole. */
+static int decode(struct fota_settings *s, const uint8_t *b, size_t len)
+{
+	struct fota_setting_value v = { 0 };
+	size_t kl, ul;
+
+	if (len < 9 || b[0] != REC_FORMAT)
+		return FOTA_ERR_CORRUPT;
+	kl = b[6];
+	if (7 + kl + 2 > len)
+		return FOTA_ERR_CORRUPT;
+	ul = fota_get_le16(b + 7 + kl);
+	if (7 + kl + 2 + ul != len)
+		return FOTA_ERR_CORRUPT;
+	fota_settings_default(s);
+	v.num = b[1];
+	if (fota_settings_check(FOTA_TAG_AUTO, &v))
+		return FOTA_ERR_CORRUPT;
+	apply(s, FOTA_TAG_AUTO, &v);
+	v.num = fota_get_le32(b + 2);
+	if (fota_settings_check(FOTA_TAG_PERIOD, &v))
+		return FOTA_ERR_CORRUPT;
+	apply(s, FOTA_TAG_PERIOD, &v);
+	v.str = (const char *)b + 7;
+	v.len = kl;
+	if (fota_settings_check(FOTA_TAG_KEY, &v))
+		return FOTA_ERR_CORRUPT;
+	apply(s, FOTA_TAG_KEY, &v);
+	v.str = (const char *)b + 7 + kl + 2;
+	v.len = ul;
+	if (fota_settings_check(FOTA_TAG_URL, &v))
+		return FOTA_ERR_CORRUPT;
+	apply(s, FOTA_TAG_URL, &v);
+	return FOTA_OK;
+}
+
+int fota_settings_load(struct fota_settings_store *st, struct fota_nv *nv)
+{
+	uint8_t rec[REC_MAX];
+	size_t len;
+	int err;
+
+	err = fota_nv_read(nv, FOTA_NV_SETTINGS, rec, sizeof(rec), &len);
+	if (err == FOTA_ERR_NOMEM)
+		err = FOTA_ERR_CORRUPT;
+	if (!err)
+		err = decode(&st->saved, rec, len);
+	if (err)
+		fota_settings_default(&st->saved);
+	st->now = st->saved;
+	return err;
+}
+
+int fota_settings_set(struct fota_settings_store *st, struct fota_nv *nv, enum fota_tag tag,
+		      const struct fota_setting_value *v, bool save)
+{
+	uint8_t rec[REC_MAX];
+	int err;
+
+	err = fota_settings_check(tag, v);
+	if (err)
+		return err;
+	if (save) {
+		err = fota_nv_write(nv, FOTA_NV_SETTINGS, rec, encode(&st->saved, tag, v, rec));
+		if (err)
+			return err;
+		apply(&st->saved, tag, v);
+	}
+	apply(&st->now, tag, v);
+	return FOTA_OK;
+}
