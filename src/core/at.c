@@ -371,6 +371,8 @@ static int run_one(struct fota_at *at, const char *s, size_t len, size_t *pos)
 		args_len = i - args;
 		if (args_len)
 			kind = FOTA_AT_SET;
+		if (i < len && (s[i] == '?' || s[i] == '='))
+			return 1; /* basic commands have no read or test form here: run nothing */
 		if (i < len && s[i] == ';')
 			i++;
 	} else {

@@ -158,6 +158,11 @@ static void echo_returns_what_was_typed_including_edits(void **state)
 	assert_string_equal(cmd("ATE1"), "ATE1\r\r\nOK\r\n");
 	assert_string_equal(cmd("ATE"), "ATE\r\r\nOK\r\n"); /* E alone is E0 */
 	assert_string_equal(cmd("AT"), "\r\nOK\r\n");
+	/* A basic command with a read or test form is refused before it runs. */
+	cmd("ATE1");
+	assert_string_equal(cmd("ATE?"), "ATE?\r\r\nERROR\r\n");
+	assert_string_equal(cmd("ATE=0"), "ATE=0\r\r\nERROR\r\n");
+	assert_true(mod.at.flags & FOTA_AT_F_ECHO);
 }
 
 static void names_are_case_insensitive_and_spaces_ignored(void **state)
