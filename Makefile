@@ -16,6 +16,9 @@ WARN += -Werror
 endif
 
 OPT      ?= -O2 -g
+# `make V=1` shows the whole command lines.
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(Q),@echo "  $(1)	$(2)")
 CPPFLAGS += -Iinclude -MMD -MP
 # The core also gets -Wconversion: it runs on 16/32-bit targets where silent narrowing bites.
 CORE_WARN := $(WARN) -Wconversion -Wno-sign-conversion
@@ -55,32 +58,39 @@ unit: $(UNIT_BIN)
 
 $(BUILD)/obj/src/core/%.o: src/core/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CORE_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(CORE_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(PROG_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(PROG_CFLAGS) -c $< -o $@
 
 $(LIBFOTA): $(CORE_OBJ)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(LIBPORT): $(PORT_OBJ)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/bin/fotad: $(FOTAD_OBJ) $(LIBPORT) $(LIBFOTA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # fota: the host tool (pack, info), C11 like fotad.
 $(BUILD)/bin/fota: $(TOOL_OBJ) $(LIBPORT) $(LIBFOTA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(HELPER_OBJ) $(LIBPORT) $(LIBFOTA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 # --- the README's commands ---------------------------------------------------------
 deps:
@@ -105,7 +115,8 @@ CM4_OBJ := $(CORE_SRC:src/core/%.c=$(BUILD)/cm4/%.o)
 
 $(BUILD)/cm4/%.o: src/core/%.c
 	@mkdir -p $(@D)
-	$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -c $< -o $@
+	$(call say,ARMCC,$<)
+	$(Q)$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -c $< -o $@
 
 cortex-m: $(CM4_OBJ)
 

@@ -40,6 +40,9 @@
 #define FOTA_PERIOD_MIN 60u
 #define FOTA_PERIOD_DEFAULT 86400u
 
+/* Longest firmware version string (the image header's version field less its NUL). */
+#define FOTA_VERSION_MAX 47
+
 /* Logging: define FOTA_LOG_ENABLE to 1 to keep the core's log calls (they go through the
  * port's log function); by default they compile away. */
 #ifndef FOTA_LOG_ENABLE

@@ -76,6 +76,29 @@ void fota_module_ready(struct fota_module *m);
 /* fota_module_input: the host's bytes (len at data, the caller's); see fota_at_input. */
 void fota_module_input(struct fota_module *m, const char *data, size_t len);
 
+/* fota_upgrade_code: the <error code> of AT+UPGRADE? (0, -1000..-1006) for an enum
+ * fota_err of an upgrade attempt: VERIFY, CORRUPT, BADMSG, NOTSUP -> -1003 (invalid
+ * firmware); FBIG, NOSPC, IO, FLASH_RULE, POWER -> -1005 (firmware store); NETDOWN, DNS,
+ * TIMEDOUT -> -1001 (network); CONNREFUSED, CONNRESET -> -1002 (connection); PROTO,
+ * BADMSG of HTTP are told apart by the download itself; anything else -> -1006. */
+int fota_upgrade_code(int err);
+
+/* fota_module_set_status: makes st (the caller's) what AT+UPGRADE? answers. A result
+ * (state 2) is also written to NV, so it survives the upgrade's reboots and power cuts;
+ * the transient state 1 is not. Returns FOTA_OK or the NV store's error (the answer in
+ * RAM is changed anyway). */
+int fota_module_set_status(struct fota_module *m, const struct fota_status *st);
+
+/* fota_module_upgrade_done: called once after fota_module_ready() when the boot code
+ * ended an upgrade attempt on this power-on. result: FOTA_OK when the new firmware runs
+ * and confirmed itself, else why it failed (the staged image did not verify, or the new
+ * firmware never confirmed and was reverted). new_boot: a firmware other than the one
+ * that downloaded booted (installed or reverted to): the host is told the version now
+ * running with +UPGRADEVER: "<version>" and then +UPGRADEVER: <reported> (1 when the
+ * result reached the server, 0 when it did not). Records state 2 with the result,
+ * keeping the HTTP status of the download. Returns what fota_module_set_status returns. */
+int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot, bool reported);
+
 #ifdef __cplusplus
 }
 #endif

@@ -251,6 +251,80 @@ static const struct fota_at_cmd commands[] = {
 	{ "+UPGRADE", cmd_upgrade },
 };
 
+/* ---- upgrade results ------------------------------------------------------------------ */
+
+int fota_upgrade_code(int err)
+{
+	switch (err) {
+	case FOTA_OK: return 0;
+	case FOTA_ERR_VERIFY:
+	case FOTA_ERR_CORRUPT:
+	case FOTA_ERR_BADMSG:
+	case FOTA_ERR_NOTSUP: return -1003;
+	case FOTA_ERR_FBIG:
+	case FOTA_ERR_NOSPC:
+	case FOTA_ERR_IO:
+	case FOTA_ERR_FLASH_RULE:
+	case FOTA_ERR_POWER: return -1005;
+	case FOTA_ERR_NETDOWN:
+	case FOTA_ERR_DNS:
+	case FOTA_ERR_TIMEDOUT: return -1001;
+	case FOTA_ERR_CONNREFUSED:
+	case FOTA_ERR_CONNRESET: return -1002;
+	default: return -1006;
+	}
+}
+
+/* Status NV record: state, code (le16, two's complement), http (le16), cause (le16). */
+#define STATUS_REC 7
+
+static void load_status(struct fota_module *m)
+{
+	uint8_t b[STATUS_REC];
+	size_t len;
+
+	if (fota_nv_read(&m->nv, FOTA_NV_STATUS, b, sizeof(b), &len) || len != STATUS_REC ||
+	    b[0] != 2)
+		return; /* none, or not a result: "no FOTA has run" */
+	m->status.state = 2;
+	m->status.code = (int16_t)fota_get_le16(b + 1);
+	m->status.http = fota_get_le16(b + 3);
+	m->status.cause = fota_get_le16(b + 5);
+}
+
+int fota_module_set_status(struct fota_module *m, const struct fota_status *st)
+{
+	uint8_t b[STATUS_REC];
+
+	m->status = *st;
+	if (st->state != 2)
+		return FOTA_OK;
+	b[0] = 2;
+	fota_put_le16(b + 1, (uint16_t)st->code);
+	fota_put_le16(b + 3, st->http);
+	fota_put_le16(b + 5, st->cause);
+	return fota_nv_write(&m->nv, FOTA_NV_STATUS, b, sizeof(b));
+}
+
+int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot, bool reported)
+{
+	struct fota_status st = { .state = 2, .http = m->status.http };
+	const char *v = m->info->version;
+
+	st.code = (int16_t)fota_upgrade_code(result);
+	if (new_boot) {
+		char line[sizeof("+UPGRADEVER: \"\"") + FOTA_VERSION_MAX];
+		size_t n = strlen(v) < FOTA_VERSION_MAX ? strlen(v) : FOTA_VERSION_MAX;
+
+		memcpy(line, "+UPGRADEVER: \"", 14);
+		memcpy(line + 14, v, n);
+		memcpy(line + 14 + n, "\"", 2);
+		fota_at_urc(&m->at, line);
+		fota_at_urc(&m->at, reported ? "+UPGRADEVER: 1" : "+UPGRADEVER: 0");
+	}
+	return fota_module_set_status(m, &st);
+}
+
 int fota_module_init(struct fota_module *m, const struct fota_module_config *cfg)
 {
 	int err;
@@ -268,6 +342,7 @@ int fota_module_init(struct fota_module *m, const struct fota_module_config *cfg
 	err = fota_nv_mount(&m->nv, cfg->flash, cfg->nv_base, cfg->nv_size);
 	if (err)
 		return err;
+	load_status(m);
 	err = fota_settings_load(&m->settings, &m->nv);
 	/* No record yet, or a damaged one: the defaults stand, as on a new module. */
 	return err == FOTA_ERR_NOENT || err == FOTA_ERR_CORRUPT ? FOTA_OK : err;

@@ -23,14 +23,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fota/boot.h"
 #include "fota/module.h"
+#include "fota/posix_crypto.h"
 #include "fota/simflash.h"
+#include "fota/stage.h"
 
 #define SECTOR_SIZE 4096u
 #define DEFAULT_FLASH (4u << 20)
+#define DEFAULT_NAME "AirM2M_780E_LTE_AT"
 #define DEFAULT_VERSION "AirM2M_780E_V1121_LTE_AT"
-#define VERSION_MAX 47
+#define FACTORY_PAYLOAD (96u * 1024u)
 #define WRITE_TIMEOUT_MS 1000
+#define EXIT_POWER_CUT 3 /* --power-cut: the emulated power went off */
 
 enum at_kind { AT_STDIO, AT_PTY, AT_TCP };
 
@@ -41,12 +46,19 @@ struct fotad {
 	const char *at_arg;     /* pty link path, or [host:]port */
 	const char *imei_opt;
 	const char *version;
+	const char *factory;    /* image for a new module's running slot */
+	const char *stage;      /* image to stage as if downloaded (test aid) */
 	uint32_t flash_size;
+	uint32_t cut_at;        /* --power-cut N: power goes off before flash operation N */
+	bool cut_torn;
 
 	/* the emulated hardware and firmware */
 	struct fota_simflash sf;
+	struct fota_boot_cfg boot;
+	struct fota_posix_sha256 sha;
 	struct fota_module mod;
 	struct fota_module_info info;
+	struct fota_image_info running; /* the header of the image in the running slot */
 	char imei[16];
 
 	/* the AT port */
@@ -57,6 +69,7 @@ struct fotad {
 };
 
 static volatile sig_atomic_t stop_signal;
+static const char default_version[] = DEFAULT_VERSION;
 
 static void on_signal(int sig)
 {
@@ -93,13 +106,24 @@ static void usage(FILE *f)
 		"                     client at a time, like a serial line\n"
 		"  --imei 15DIGITS    the module's IMEI (default: one made up on first boot, then\n"
 		"                     kept in the module's NV)\n"
-		"  --version STRING   the firmware version the module reports (default %s)\n"
+		"  --factory IMAGE    a new module's firmware: IMAGE (made by `fota pack`) is\n"
+		"                     written to its running slot. Without it a new module runs a\n"
+		"                     built-in image named %s, version --version\n"
+		"  --version STRING   the built-in factory image's version (default %s)\n"
 		"  --flash-size BYTES size of the emulated flash, a multiple of 4096 (default 4 MiB)\n"
+		"\n"
+		"Test aids (emulator only):\n"
+		"  --stage IMAGE      once booted, write IMAGE to the staging slot as if a download had\n"
+		"                     just finished, and reboot to install it\n"
+		"  --power-cut N[,torn]\n"
+		"                     cut the power before flash operation N (1-based, counted from\n"
+		"                     start; torn: that operation is half done); fotad then exits\n"
+		"                     with status 3, and the same --state boots on from there\n"
 		"  -h, --help         this text\n"
 		"\n"
 		"fotad logs to standard error; it says \"ready\" there, and RDY on the AT port, when\n"
 		"it accepts commands. SIGINT or SIGTERM ends it cleanly.\n",
-		DEFAULT_VERSION);
+		DEFAULT_NAME, DEFAULT_VERSION);
 }
 
 static int parse_args(struct fotad *d, int argc, char **argv)
@@ -110,6 +134,9 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 		{ "imei", required_argument, NULL, 'i' },
 		{ "version", required_argument, NULL, 'v' },
 		{ "flash-size", required_argument, NULL, 'f' },
+		{ "factory", required_argument, NULL, 'F' },
+		{ "stage", required_argument, NULL, 'S' },
+		{ "power-cut", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -118,7 +145,7 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 	int c;
 
 	d->at_kind = AT_STDIO;
-	d->version = DEFAULT_VERSION;
+	d->version = default_version;
 	d->flash_size = DEFAULT_FLASH;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -147,17 +174,28 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 			d->imei_opt = optarg;
 			break;
 		case 'v':
-			for (const char *p = optarg; *p; p++) {
-				if (*p <= ' ' || *p > '~' || *p == '"') {
-					logmsg("--version: printable ASCII without spaces or quotes only");
-					return -1;
-				}
-			}
-			if (!*optarg || strlen(optarg) > VERSION_MAX) {
-				logmsg("--version: 1 to %d characters", VERSION_MAX);
+			if (fota_image_check_text(optarg, FOTA_IMAGE_VERSION_SIZE)) {
+				logmsg("--version: 1 to %d printable characters without space, quote "
+				       "or backslash", FOTA_VERSION_MAX);
 				return -1;
 			}
 			d->version = optarg;
+			break;
+		case 'F':
+			d->factory = optarg;
+			break;
+		case 'S':
+			d->stage = optarg;
+			break;
+		case 'P':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || v == 0 || v > UINT32_MAX || (*end && strcmp(end, ",torn"))) {
+				logmsg("--power-cut: expected N or N,torn with N >= 1, got '%s'", optarg);
+				return -1;
+			}
+			d->cut_at = (uint32_t)v;
+			d->cut_torn = *end != '\0';
 			break;
 		case 'f':
 			errno = 0;
@@ -381,12 +419,134 @@ static int load_identity(struct fotad *d)
 	return 0;
 }
 
-static int power_on(struct fotad *d)
+/* ---- the emulated firmware and its boot code ----------------------------------------------- */
+
+/* Power went off (--power-cut): stop at once, as the hardware would; the flash file keeps
+ * what was written. */
+static void check_power(struct fotad *d)
+{
+	if (!d->sf.dead)
+		return;
+	logmsg("power cut before flash operation %u", d->cut_at);
+	close_at_port(d);
+	fota_simflash_close(&d->sf);
+	exit(EXIT_POWER_CUT);
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	*buf = NULL;
+	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
+		goto fail;
+	*buf = malloc(n ? (size_t)n : 1);
+	if (!*buf || fread(*buf, 1, (size_t)n, f) != (size_t)n)
+		goto fail;
+	*len = (size_t)n;
+	fclose(f);
+	return 0;
+fail:
+	logmsg("%s: %s", path, errno ? strerror(errno) : "read failed");
+	free(*buf);
+	*buf = NULL;
+	if (f)
+		fclose(f);
+	return -1;
+}
+
+/* The image a new module leaves the factory with: --factory IMAGE, or a built-in one
+ * whose payload is a fixed pseudo-random pattern. The caller frees *img. */
+static int factory_image(struct fotad *d, uint8_t **img, size_t *len)
+{
+	struct fota_image_info info = { .name = DEFAULT_NAME };
+	uint8_t hdr[FOTA_IMAGE_HDR_SIZE], trailer[FOTA_IMAGE_TRAILER_SHA256];
+	uint32_t x = 0x2545F491u;
+	int err;
+
+	if (d->factory)
+		return read_file(d->factory, img, len);
+	snprintf(info.version, sizeof(info.version), "%s", d->version);
+	*len = sizeof(hdr) + FACTORY_PAYLOAD + sizeof(trailer);
+	*img = malloc(*len);
+	if (!*img)
+		return -1;
+	for (size_t i = 0; i < FACTORY_PAYLOAD; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		(*img)[sizeof(hdr) + i] = (uint8_t)x;
+	}
+	err = fota_posix_image_frame(&info, *img + sizeof(hdr), FACTORY_PAYLOAD, hdr, trailer);
+	if (err) {
+		free(*img);
+		return -1;
+	}
+	memcpy(*img, hdr, sizeof(hdr));
+	memcpy(*img + sizeof(hdr) + FACTORY_PAYLOAD, trailer, sizeof(trailer));
+	return 0;
+}
+
+/* The factory programmer: writes a verified image into the running slot of a new module. */
+static int flash_factory(struct fotad *d)
+{
+	const struct fota_flash *f = &d->sf.flash;
+	uint32_t run = d->boot.layout.run_addr, slot = d->boot.layout.slot_sectors * f->sector_size;
+	struct fota_image_info info;
+	uint8_t *img;
+	size_t len;
+	int err;
+
+	if (factory_image(d, &img, &len) < 0)
+		return -1;
+	err = len > slot ? FOTA_ERR_FBIG : FOTA_OK;
+	for (uint32_t a = 0; !err && a < len; a += f->sector_size)
+		err = f->erase(f->ctx, run + a);
+	if (!err)
+		err = f->prog(f->ctx, run, img, len); /* prog_size is 1 in fotad */
+	free(img);
+	if (!err)
+		err = fota_image_verify_flash(f, run, slot, &d->sha.port, &info);
+	check_power(d);
+	if (err) {
+		logmsg("factory image%s%s: %s", d->factory ? " " : "", d->factory ? d->factory : "",
+		       err == FOTA_ERR_FBIG ? "larger than the running slot" : fota_strerror(err));
+		return -1;
+	}
+	logmsg("new module: factory firmware %s %s", info.name, info.version);
+	return 0;
+}
+
+static int verify_hook(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t max_size,
+		       uint32_t *image_size)
+{
+	struct fotad *d = ctx;
+	struct fota_image_info info;
+	int err = fota_image_verify_flash(f, addr, max_size, &d->sha.port, &info);
+
+	if (!err)
+		*image_size = info.total_size;
+	return err;
+}
+
+/* +UPGRADEDL while the boot code installs: no firmware runs yet, so it goes to the port
+ * directly. */
+static void progress_hook(void *ctx, unsigned percent)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "\r\n+UPGRADEDL: %u\r\n", percent);
+
+	port_write(ctx, line, (size_t)n);
+}
+
+/* The firmware's start: NV, settings, identity; the version it reports is its image's. */
+static int start_firmware(struct fotad *d)
 {
 	struct fota_module_config cfg = {
 		.flash = &d->sf.flash,
-		.nv_base = d->flash_size - 2 * SECTOR_SIZE,
-		.nv_size = 2 * SECTOR_SIZE,
+		.nv_base = d->boot.layout.nv_addr,
+		.nv_size = d->boot.layout.nv_size,
 		.info = &d->info,
 		.write = port_write,
 		.write_ctx = d,
@@ -395,14 +555,134 @@ static int power_on(struct fotad *d)
 
 	d->info.manufacturer = "AirM2M";
 	d->info.model = "Air780E";
-	d->info.version = d->version;
+	d->info.version = d->running.version;
 	d->info.imei = d->imei;
 	err = fota_module_init(&d->mod, &cfg);
+	check_power(d);
 	if (err) {
 		logmsg("NV: mount failed: %s", fota_strerror(err));
 		return -1;
 	}
 	return load_identity(d);
+}
+
+/* One power-on: the boot code finishes or moves on any update (rebooting as often as it
+ * asks), then the firmware in the running slot starts and, when an update attempt ended
+ * on the way, tells the host. Returns 0 when the module accepts commands. */
+static int power_on(struct fotad *d)
+{
+	const struct fota_flash *f = &d->sf.flash;
+	uint32_t slot = d->boot.layout.slot_sectors * f->sector_size;
+
+	for (;;) {
+		struct fota_boot_status bs;
+		bool trial = false, ended = false, new_boot = false;
+		int result = FOTA_OK, err;
+
+		for (;;) {
+			err = fota_boot_run(&d->boot, &bs);
+			check_power(d);
+			if (err) {
+				logmsg("boot: %s; starting the running slot as it is", fota_strerror(err));
+				break;
+			}
+			if (bs.did == FOTA_BOOT_DID_INSTALL) {
+				logmsg("boot: new firmware installed; rebooting");
+				continue;
+			}
+			if (bs.did == FOTA_BOOT_DID_REVERT) {
+				logmsg("boot: the new firmware never confirmed itself; the old one is "
+				       "back; rebooting");
+				ended = new_boot = true;
+				result = bs.result ? bs.result : FOTA_ERR_VERIFY;
+				continue;
+			}
+			if (bs.did == FOTA_BOOT_DID_REFUSE) {
+				logmsg("boot: the staged image failed verification; not installed");
+				ended = true;
+				result = bs.result ? bs.result : FOTA_ERR_VERIFY;
+			}
+			trial = bs.did == FOTA_BOOT_DID_TRIAL;
+			break;
+		}
+
+		err = fota_image_verify_flash(f, d->boot.layout.run_addr, slot, &d->sha.port,
+					      &d->running);
+		check_power(d);
+		if (err) {
+			logmsg("no valid firmware in the running slot (%s): the module is bricked",
+			       fota_strerror(err));
+			return -1;
+		}
+		if (start_firmware(d) < 0)
+			return -1;
+		if (trial) {
+			if (d->running.flags & FOTA_IMAGE_F_CRASH_ON_BOOT) {
+				logmsg("firmware %s crashed before confirming itself (a test image "
+				       "packed with --crash-on-boot); rebooting", d->running.version);
+				continue;
+			}
+			err = fota_boot_confirm(&d->boot);
+			check_power(d);
+			if (err)
+				logmsg("boot: confirm failed: %s", fota_strerror(err));
+			ended = new_boot = true;
+			result = err;
+		}
+		fota_module_ready(&d->mod);
+		logmsg("ready: IMEI %s, firmware %s", d->imei, d->running.version);
+		if (ended) {
+			/* Reporting to the server comes with the download: for now, not reported. */
+			fota_module_upgrade_done(&d->mod, result, new_boot, false);
+			check_power(d);
+		}
+		return 0;
+	}
+}
+
+/* --stage: the end of a download, without the network: the image goes through the same
+ * staging code (erase ahead, program, hash, verify, mark staged); then the module
+ * reboots to install it. A refused image gives the result a download would. */
+static void stage_file(struct fotad *d, const char *path)
+{
+	struct fota_image_parser hp;
+	struct fota_stage st;
+	struct fota_image_info info;
+	uint8_t *img;
+	size_t len;
+	int err;
+
+	if (read_file(path, &img, &len) < 0)
+		return;
+	fota_image_hdr_init(&hp);
+	err = fota_image_hdr_feed(&hp, img, len, NULL);
+	if (!err && strcmp(fota_image_hdr_info(&hp)->name, d->running.name) != 0)
+		err = FOTA_ERR_VERIFY; /* another product's firmware */
+	if (!err)
+		err = fota_stage_begin(&st, &d->boot, &d->sha.port);
+	for (size_t off = 0; !err && off < len; off += 1024)
+		err = fota_stage_write(&st, img + off, len - off < 1024 ? len - off : 1024);
+	if (!err)
+		err = fota_stage_finish(&st, &info);
+	if (err == FOTA_ERR_AGAIN)
+		err = FOTA_ERR_CORRUPT; /* the file ends before the image does */
+	free(img);
+	check_power(d);
+	if (err) {
+		struct fota_status s = { .state = 2, .code = (int16_t)fota_upgrade_code(err) };
+		char urc[32];
+
+		logmsg("--stage %s: refused: %s", path, fota_strerror(err));
+		snprintf(urc, sizeof(urc), "+UPGRADEIND: %d", s.code);
+		fota_at_urc(&d->mod.at, urc);
+		fota_module_set_status(&d->mod, &s);
+		check_power(d);
+		return;
+	}
+	logmsg("staged %s %s (%u bytes); rebooting to install it", info.name, info.version,
+	       info.total_size);
+	if (power_on(d) < 0)
+		exit(1);
 }
 
 /* Accepts a TCP client when none is connected; a second one is told and closed. */
@@ -454,6 +734,7 @@ static int run(struct fotad *d)
 
 			if (r > 0) {
 				fota_module_input(&d->mod, buf, (size_t)r);
+				check_power(d);
 			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
 				if (d->at_kind == AT_STDIO)
 					return 0; /* end of input: the host is done */
@@ -473,6 +754,7 @@ int main(int argc, char **argv)
 	static struct fotad d;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char path[PATH_MAX];
+	bool fresh;
 	int rc = 1, err;
 
 	if (parse_args(&d, argc, argv) < 0)
@@ -482,11 +764,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/flash.bin", d.state_dir);
+	fresh = access(path, F_OK) != 0;
 	err = fota_simflash_open_file(&d.sf, path, d.flash_size, SECTOR_SIZE, 1);
 	if (err) {
 		logmsg("%s: %s", path, err == FOTA_ERR_INVAL ?
 		       "exists with another size (see --flash-size)" : strerror(errno));
 		return 2;
+	}
+	fota_simflash_cut_power(&d.sf, d.cut_at, d.cut_torn ? FOTA_CUT_TORN : FOTA_CUT_CLEAN);
+	fota_posix_sha256_init(&d.sha);
+	d.boot = (struct fota_boot_cfg){
+		.flash = &d.sf.flash,
+		.ctx = &d,
+		.verify = verify_hook,
+		.progress = progress_hook,
+	};
+	if (fota_layout_default(&d.boot.layout, &d.sf.flash)) {
+		logmsg("--flash-size %u: too small for two firmware slots", d.flash_size);
+		goto out_flash;
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -494,10 +789,17 @@ int main(int argc, char **argv)
 
 	if (open_at_port(&d) < 0)
 		goto out_flash;
+	if (!fresh && (d.factory || d.version != default_version))
+		logmsg("the module in %s exists: --factory and --version are for new modules; "
+		       "ignored", d.state_dir);
+	if (fresh && flash_factory(&d) < 0) {
+		unlink(path); /* still a new module next time */
+		goto out_port;
+	}
 	if (power_on(&d) < 0)
 		goto out_port;
-	fota_module_ready(&d.mod);
-	logmsg("ready: IMEI %s, firmware %s", d.imei, d.info.version);
+	if (d.stage)
+		stage_file(&d, d.stage);
 	rc = run(&d) < 0 ? 1 : 0;
 	if (stop_signal)
 		logmsg("stopped by signal %d", (int)stop_signal);
@@ -505,6 +807,7 @@ int main(int argc, char **argv)
 out_port:
 	close_at_port(&d);
 out_flash:
+	fota_posix_sha256_free(&d.sha);
 	fota_simflash_close(&d.sf);
 	return rc;
 }

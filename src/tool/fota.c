@@ -247,9 +247,7 @@ static int cmd_pack(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fota_image_info info;
-	struct fota_posix_sha256 sha;
 	uint8_t hdr[FOTA_IMAGE_HDR_SIZE], trailer[FOTA_IMAGE_TRAILER_SHA256];
-	uint8_t digest[FOTA_SHA256_SIZE];
 	const char *name = NULL, *version = NULL, *out = NULL, *payload_path;
 	char *out_alloc = NULL;
 	uint8_t *payload = NULL;
@@ -257,7 +255,6 @@ static int cmd_pack(int argc, char **argv)
 	int c, err, ret = EXIT_USAGE;
 
 	memset(&info, 0, sizeof(info));
-	fota_posix_sha256_init(&sha);
 	prog = "fota pack";
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":n:v:c:o:h", opts, NULL)) != -1) {
@@ -335,34 +332,12 @@ static int cmd_pack(int argc, char **argv)
 		fail("%s: the payload is empty", payload_path);
 		goto out;
 	}
-	if (payload_len > UINT32_MAX - FOTA_IMAGE_HDR_SIZE - FOTA_IMAGE_TRAILER_SHA256) {
-		fail("%s: the payload is too large for a 32-bit image", payload_path);
-		goto out;
-	}
 	strcpy(info.name, name);
 	strcpy(info.version, version);
-	info.payload_size = (uint32_t)payload_len;
-	info.trailer_size = FOTA_IMAGE_TRAILER_SHA256;
-	err = fota_image_write_header(hdr, sizeof(hdr), &info);
+	err = fota_posix_image_frame(&info, payload, payload_len, hdr, trailer);
 	if (err) {
-		fail("cannot make the header: %s", fota_strerror(err));
-		goto out;
-	}
-
-	err = sha.port.start(sha.port.ctx);
-	if (!err)
-		err = sha.port.update(sha.port.ctx, hdr, sizeof(hdr));
-	if (!err)
-		err = sha.port.update(sha.port.ctx, payload, payload_len);
-	if (!err)
-		err = sha.port.finish(sha.port.ctx, digest);
-	if (err) {
-		fail("SHA-256 failed: %s", fota_strerror(err));
-		goto out;
-	}
-	if (fota_image_put_tlv(trailer, sizeof(trailer), FOTA_TLV_SHA256, digest,
-			       FOTA_SHA256_SIZE) != (int)sizeof(trailer)) {
-		fail("cannot make the trailer");
+		fail(err == FOTA_ERR_FBIG ? "%s: the payload is too large for a 32-bit image" :
+		     "%s: cannot make the image: %s", payload_path, fota_strerror(err));
 		goto out;
 	}
 
@@ -377,7 +352,6 @@ static int cmd_pack(int argc, char **argv)
 	       sizeof(hdr) + payload_len + sizeof(trailer), payload_len);
 	ret = EXIT_OK;
 out:
-	fota_posix_sha256_free(&sha);
 	free(payload);
 	free(out_alloc);
 	return ret;

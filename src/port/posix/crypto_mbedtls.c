@@ -47,3 +47,31 @@ int fota_posix_sha256(const void *data, size_t len, uint8_t out[FOTA_SHA256_SIZE
 {
 	return mbedtls_sha256_ret(data, len, out, 0) ? FOTA_ERR_IO : FOTA_OK;
 }
+
+int fota_posix_image_frame(struct fota_image_info *info, const void *payload, size_t payload_size,
+			   uint8_t hdr[FOTA_IMAGE_HDR_SIZE],
+			   uint8_t trailer[FOTA_IMAGE_TRAILER_SHA256])
+{
+	mbedtls_sha256_context mb;
+	uint8_t digest[FOTA_SHA256_SIZE];
+	int err;
+
+	if (payload_size > UINT32_MAX - FOTA_IMAGE_HDR_SIZE - FOTA_IMAGE_TRAILER_SHA256)
+		return FOTA_ERR_FBIG;
+	info->payload_size = (uint32_t)payload_size;
+	info->trailer_size = FOTA_IMAGE_TRAILER_SHA256;
+	err = fota_image_write_header(hdr, FOTA_IMAGE_HDR_SIZE, info);
+	if (err)
+		return err;
+	mbedtls_sha256_init(&mb);
+	err = mbedtls_sha256_starts_ret(&mb, 0) ||
+	      mbedtls_sha256_update_ret(&mb, hdr, FOTA_IMAGE_HDR_SIZE) ||
+	      mbedtls_sha256_update_ret(&mb, payload, payload_size) ||
+	      mbedtls_sha256_finish_ret(&mb, digest) ? FOTA_ERR_IO : FOTA_OK;
+	mbedtls_sha256_free(&mb);
+	if (err)
+		return err;
+	fota_image_put_tlv(trailer, FOTA_IMAGE_TRAILER_SHA256, FOTA_TLV_SHA256, digest,
+			   FOTA_SHA256_SIZE);
+	return FOTA_OK;
+}

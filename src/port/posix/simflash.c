@@ -175,6 +175,8 @@ void fota_simflash_close(struct fota_simflash *sf)
 void fota_simflash_format(struct fota_simflash *sf)
 {
 	memset(sf->mem, 0xFF, sf->flash.size);
+	if (sf->stats.erase_count)
+		memset(sf->stats.erase_count, 0, sf->flash.size / sf->flash.sector_size * sizeof(uint32_t));
 }
 
 void fota_simflash_cut_power(struct fota_simflash *sf, uint32_t n, enum fota_simflash_cut kind)

@@ -1,0 +1,449 @@
+/*
+ * boot.c - the power-safe install with revert (see fota/boot.h, docs/flash-layout.md).
+ *
+ * Install ("swap with offset"), n = sectors of the larger image, for i = 0..n-1:
+ *   half-step 2i:     erase S[i], copy R[i] -> S[i]
+ *   half-step 2i + 1: erase R[i], copy S[i + 1] -> R[i]
+ * Revert, the mirror, for i = n-1..0:
+ *   half-step:        erase S[i + 1], copy R[i] -> S[i + 1]
+ *   half-step:        erase R[i], copy S[i] -> R[i]
+ * A half-step's source is never written before the half-step is marked done, so redoing
+ * the first half-step not marked done is always right after a power cut.
+ *
+ * The journal is two halves. Each holds JSLOTS record slots, then a bitmap of one program
+ * unit per half-step. A record is a body (magic, generation, state, sizes, CRC) and a
+ * commit unit programmed after it; the newest committed record (highest generation, then
+ * highest slot) is the state. SWAPPING and REVERTING, which use the bitmap, always start a
+ * fresh half: the other half is erased whole and only then gets a record of the next
+ * generation, so until that record is committed the old half still rules and a cut
+ * (even torn) erase of the fresh half changes nothing. Other records are appended to the
+ * current half, skipping slots a torn program left dirty; a full half rolls over to a
+ * fresh one the same way.
+ */
+#include <string.h>
+
+#include "fota/boot.h"
+
+#define JMAGIC 0x4C4E4A46u /* "FJNL" */
+#define JCOMMIT 0xC3u      /* every byte of a commit unit */
+#define JSLOTS 8u          /* record slots per half: an update writes at most 5 to one */
+#define JBODY ((28u + FOTA_FLASH_PROG_MAX - 1u) / FOTA_FLASH_PROG_MAX * FOTA_FLASH_PROG_MAX)
+#define JSLOT (JBODY + FOTA_FLASH_PROG_MAX) /* body, then the commit unit */
+#define JBITMAP (JSLOTS * JSLOT)            /* offset of the bitmap in a half */
+#define F_NOREVERT 1u /* R held no valid image: nothing to revert to */
+
+FOTA_STATIC_ASSERT(FOTA_COPY_BUF % FOTA_FLASH_PROG_MAX == 0, copy_buf_whole_prog_units);
+FOTA_STATIC_ASSERT(JSLOTS <= 8, slot_mask_fits);
+
+/* The newest record in RAM, with where it is and where the next one goes. */
+struct jnl {
+	uint32_t gen;      /* generation of the current half; 0: no record anywhere */
+	uint32_t new_size, old_size, n;
+	int result;
+	uint8_t half;      /* current half (0 or 1) */
+	uint8_t slot;      /* slot of the newest record */
+	uint8_t next;      /* first erased slot after it; JSLOTS: none (roll over) */
+	uint8_t state;     /* enum fota_boot_state */
+	uint8_t flags;
+};
+
+/* Errors that stop the boot: the flash failed, the next boot retries. Any other error
+ * of the verify hook says the image is invalid. */
+static bool halt(int err)
+{
+	return err == FOTA_ERR_POWER || err == FOTA_ERR_IO;
+}
+
+static bool all_are(const uint8_t *p, uint32_t len, uint8_t v)
+{
+	while (len--)
+		if (*p++ != v)
+			return false;
+	return true;
+}
+
+static uint32_t jbase(const struct fota_boot_cfg *c, unsigned half)
+{
+	return c->layout.journal_addr + half * c->layout.journal_half;
+}
+
+uint32_t fota_layout_journal_half(uint32_t slot_sectors, const struct fota_flash *f)
+{
+	uint32_t need = JBITMAP + 2 * slot_sectors * f->prog_size;
+
+	return (need + f->sector_size - 1) / f->sector_size * f->sector_size;
+}
+
+bool fota_layout_valid(const struct fota_layout *l, const struct fota_flash *f)
+{
+	uint32_t ss, n, a[5], len[5];
+
+	if (!l || !fota_flash_valid(f))
+		return false;
+	ss = f->sector_size;
+	n = l->slot_sectors;
+	if (!n || n >= f->size / ss || l->journal_half > f->size ||
+	    l->journal_half % ss || l->journal_half < fota_layout_journal_half(n, f))
+		return false;
+	a[0] = 0;
+	len[0] = l->boot_size;
+	a[1] = l->run_addr;
+	len[1] = n * ss;
+	a[2] = l->stage_addr;
+	len[2] = (n + 1) * ss;
+	a[3] = l->journal_addr;
+	len[3] = 2 * l->journal_half;
+	a[4] = l->nv_addr;
+	len[4] = l->nv_size;
+	/* Each area aligned and inside the device; no two of them share a byte. */
+	for (unsigned i = 0; i < 5; i++) {
+		if (a[i] % ss || len[i] > f->size || a[i] > f->size - len[i])
+			return false;
+		for (unsigned k = 0; k < i; k++)
+			if (len[i] && len[k] && a[i] < a[k] + len[k] && a[k] < a[i] + len[i])
+				return false;
+	}
+	return true;
+}
+
+int fota_layout_default(struct fota_layout *l, const struct fota_flash *f)
+{
+	uint32_t ss, total, boot, rest, h;
+
+	if (!l || !fota_flash_valid(f))
+		return FOTA_ERR_INVAL;
+	ss = f->sector_size;
+	total = f->size / ss;
+	boot = (FOTA_BOOT_AREA_SIZE + ss - 1) / ss;
+	/* At least R of 1, S of 2 and a journal of 2 sectors between boot area and NV. */
+	if (total < boot + FOTA_BOOT_NV_SECTORS + 5)
+		return FOTA_ERR_NOSPC;
+	rest = total - boot - FOTA_BOOT_NV_SECTORS;
+	/* Journal halves sized for the largest slot that could fit: enough for the real one. */
+	h = fota_layout_journal_half((rest - 1) / 2, f) / ss;
+	if (rest < 3 + 2 * h)
+		return FOTA_ERR_NOSPC;
+	l->slot_sectors = (rest - 1 - 2 * h) / 2;
+	l->boot_size = boot * ss;
+	l->run_addr = boot * ss;
+	l->stage_addr = l->run_addr + l->slot_sectors * ss;
+	l->journal_addr = l->stage_addr + (l->slot_sectors + 1) * ss;
+	l->journal_half = h * ss;
+	l->nv_size = FOTA_BOOT_NV_SECTORS * ss;
+	l->nv_addr = f->size - l->nv_size;
+	return FOTA_OK;
+}
+
+/* A slot holds a record when its body has the magic and its CRC and the whole commit
+ * unit is programmed: a torn body or a torn commit reads as no record. */
+static bool rec_valid(const uint8_t *b)
+{
+	return fota_get_le32(b) == JMAGIC && fota_get_le32(b + 4) != 0 &&
+	       b[8] >= FOTA_BOOT_STAGED && b[8] <= FOTA_BOOT_REFUSED &&
+	       fota_get_le32(b + 24) == fota_crc32(0, b, 24) &&
+	       all_are(b + JBODY, FOTA_FLASH_PROG_MAX, JCOMMIT);
+}
+
+/* Finds the newest record of both halves and the slot the next one goes to. */
+static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
+{
+	const struct fota_flash *f = c->flash;
+	uint8_t b[JSLOT];
+	unsigned erased[2] = { 0, 0 };
+	int err;
+
+	memset(j, 0, sizeof(*j));
+	j->half = 1; /* no record: the first write goes to a fresh half 0 */
+	j->next = JSLOTS;
+	if (!c->verify || !fota_layout_valid(&c->layout, f))
+		return FOTA_ERR_INVAL;
+	for (unsigned h = 0; h < 2; h++) {
+		for (unsigned s = 0; s < JSLOTS; s++) {
+			uint32_t gen;
+
+			err = f->read(f->ctx, jbase(c, h) + s * JSLOT, b, JSLOT);
+			if (err)
+				return err;
+			if (all_are(b, JSLOT, f->erased)) {
+				erased[h] |= 1u << s;
+				continue;
+			}
+			gen = fota_get_le32(b + 4);
+			if (!rec_valid(b) || gen < j->gen || (gen == j->gen && h != j->half))
+				continue;
+			j->gen = gen;
+			j->half = (uint8_t)h;
+			j->slot = (uint8_t)s;
+			j->state = b[8];
+			j->flags = b[9];
+			j->result = (int16_t)fota_get_le16(b + 10);
+			j->new_size = fota_get_le32(b + 12);
+			j->old_size = fota_get_le32(b + 16);
+			j->n = fota_get_le32(b + 20);
+		}
+	}
+	for (unsigned s = j->slot + 1u; j->gen && s < JSLOTS; s++) {
+		if (erased[j->half] >> s & 1u) {
+			j->next = (uint8_t)s;
+			break;
+		}
+	}
+	/* A bitmap phase needs a sane count, or it would run outside the slots. */
+	if ((j->state == FOTA_BOOT_SWAPPING || j->state == FOTA_BOOT_REVERTING) &&
+	    (!j->n || j->n > c->layout.slot_sectors))
+		return FOTA_ERR_CORRUPT;
+	return FOTA_OK;
+}
+
+/* Records state (with j's sizes) as the newest record: the body, then the commit unit.
+ * On an error j is stale and the caller returns at once. */
+static int jwrite(const struct fota_boot_cfg *c, struct jnl *j, unsigned state, int result)
+{
+	const struct fota_flash *f = c->flash;
+	uint8_t b[JSLOT];
+	uint32_t addr;
+	int err;
+
+	if (state == FOTA_BOOT_SWAPPING || state == FOTA_BOOT_REVERTING || j->next >= JSLOTS) {
+		j->half ^= 1u;
+		for (uint32_t off = 0; off < c->layout.journal_half; off += f->sector_size) {
+			err = f->erase(f->ctx, jbase(c, j->half) + off);
+			if (err)
+				return err;
+		}
+		j->gen++;
+		j->next = 0;
+	}
+	memset(b, f->erased, sizeof(b));
+	fota_put_le32(b, JMAGIC);
+	fota_put_le32(b + 4, j->gen);
+	b[8] = (uint8_t)state;
+	b[9] = j->flags;
+	fota_put_le16(b + 10, (uint16_t)result);
+	fota_put_le32(b + 12, j->new_size);
+	fota_put_le32(b + 16, j->old_size);
+	fota_put_le32(b + 20, j->n);
+	fota_put_le32(b + 24, fota_crc32(0, b, 24));
+	memset(b + JBODY, JCOMMIT, FOTA_FLASH_PROG_MAX);
+	addr = jbase(c, j->half) + j->next * JSLOT;
+	err = f->prog(f->ctx, addr, b, JBODY);
+	if (err)
+		return err;
+	err = f->prog(f->ctx, addr + JBODY, b + JBODY, FOTA_FLASH_PROG_MAX);
+	if (err)
+		return err;
+	j->slot = j->next++;
+	j->state = (uint8_t)state;
+	j->result = result;
+	return FOTA_OK;
+}
+
+/* Erases the sector at dst and copies the sector at src into it; chunks that read
+ * erased are left alone (no program needed). */
+static int copy_sector(const struct fota_flash *f, uint32_t dst, uint32_t src)
+{
+	uint8_t buf[FOTA_COPY_BUF];
+	uint32_t len;
+	int err = f->erase(f->ctx, dst);
+
+	for (uint32_t off = 0; !err && off < f->sector_size; off += len) {
+		len = f->sector_size - off;
+		if (len > sizeof(buf))
+			len = (uint32_t)sizeof(buf);
+		err = f->read(f->ctx, src + off, buf, len);
+		if (!err && !all_are(buf, len, f->erased))
+			err = f->prog(f->ctx, dst + off, buf, len);
+	}
+	return err;
+}
+
+/* Runs the half-steps of the install (back = false) or the revert from the first one
+ * the bitmap of the current half does not mark done. A torn mark reads as not done:
+ * the half-step is redone and the mark programmed again (it only clears more bits). */
+static int move(const struct fota_boot_cfg *c, const struct jnl *j, bool back)
+{
+	const struct fota_flash *f = c->flash;
+	uint32_t ss = f->sector_size, pu = f->prog_size, steps = 2 * j->n;
+	uint32_t map = jbase(c, j->half) + JBITMAP, fwd = back ? 0 : 1, k, i, dst, src;
+	uint8_t u[FOTA_FLASH_PROG_MAX], done[FOTA_FLASH_PROG_MAX];
+	unsigned pct = 0;
+	int err;
+
+	memset(done, (uint8_t)~f->erased, sizeof(done));
+	for (k = 0; k < steps; k++) {
+		err = f->read(f->ctx, map + k * pu, u, pu);
+		if (err)
+			return err;
+		if (memcmp(u, done, pu))
+			break;
+	}
+	for (;; k++) {
+		/* Each whole percent once, in order, also the ones a resume skips over. */
+		while (c->progress && !back && pct <= k * 100 / steps)
+			c->progress(c->ctx, pct++);
+		if (k == steps)
+			return FOTA_OK;
+		i = back ? j->n - 1 - k / 2 : k / 2;
+		if (k & 1) {
+			dst = c->layout.run_addr + i * ss;
+			src = c->layout.stage_addr + (i + fwd) * ss;
+		} else {
+			dst = c->layout.stage_addr + (i + 1 - fwd) * ss;
+			src = c->layout.run_addr + i * ss;
+		}
+		err = copy_sector(f, dst, src);
+		if (err)
+			return err;
+		err = f->prog(f->ctx, map + k * pu, done, pu);
+		if (err)
+			return err;
+	}
+}
+
+/* STAGED: verify S (refuse it if it fails) and R (its size, or no revert), then start
+ * the install. */
+static int stage(const struct fota_boot_cfg *c, struct jnl *j, struct fota_boot_status *st)
+{
+	uint32_t ss = c->flash->sector_size, max = c->layout.slot_sectors * ss;
+	uint32_t size = 0, old = 0;
+	int err = c->verify(c->ctx, c->flash, c->layout.stage_addr + ss, max, &size);
+
+	if (halt(err))
+		return err;
+	if (!err && size != j->new_size)
+		err = FOTA_ERR_VERIFY;
+	if (err) {
+		st->did = FOTA_BOOT_DID_REFUSE;
+		return jwrite(c, j, FOTA_BOOT_REFUSED, err);
+	}
+	err = c->verify(c->ctx, c->flash, c->layout.run_addr, max, &old);
+	if (halt(err))
+		return err;
+	j->flags = 0;
+	if (err || !old || old > max) {
+		old = 0;
+		j->flags = F_NOREVERT;
+	}
+	j->old_size = old;
+	j->n = ((size > old ? size : old) + ss - 1) / ss;
+	return jwrite(c, j, FOTA_BOOT_SWAPPING, FOTA_OK);
+}
+
+static void fill(struct fota_boot_status *st, const struct jnl *j)
+{
+	st->state = (enum fota_boot_state)j->state;
+	st->result = j->result;
+	st->image_size = j->new_size;
+	st->old_size = j->old_size;
+}
+
+int fota_boot_run(const struct fota_boot_cfg *c, struct fota_boot_status *st)
+{
+	struct fota_boot_status dummy;
+	struct jnl j;
+	uint32_t size = 0;
+	int err;
+
+	if (!c)
+		return FOTA_ERR_INVAL;
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	err = jmount(c, &j);
+	while (!err) {
+		switch (j.state) {
+		case FOTA_BOOT_STAGED:
+			err = stage(c, &j, st);
+			break;
+		case FOTA_BOOT_SWAPPING:
+			st->did = FOTA_BOOT_DID_INSTALL;
+			st->reboot = true;
+			err = move(c, &j, false);
+			if (err)
+				goto out;
+			err = jwrite(c, &j, j.flags & F_NOREVERT ? FOTA_BOOT_CONFIRMED :
+				     FOTA_BOOT_SWAPPED, FOTA_OK);
+			goto out;
+		case FOTA_BOOT_SWAPPED:
+			/* First boot of the new image: trust it only if it verifies in place. */
+			err = c->verify(c->ctx, c->flash, c->layout.run_addr,
+					c->layout.slot_sectors * c->flash->sector_size, &size);
+			if (halt(err))
+				goto out;
+			if (!err && size == j.new_size) {
+				st->did = FOTA_BOOT_DID_TRIAL;
+				err = jwrite(c, &j, FOTA_BOOT_TRIAL, FOTA_OK);
+				goto out;
+			}
+			err = jwrite(c, &j, FOTA_BOOT_REVERTING, FOTA_ERR_VERIFY);
+			break;
+		case FOTA_BOOT_TRIAL:
+			/* Booted once and never confirmed: the new firmware failed. */
+			err = jwrite(c, &j, FOTA_BOOT_REVERTING, FOTA_ERR_VERIFY);
+			break;
+		case FOTA_BOOT_REVERTING:
+			st->did = FOTA_BOOT_DID_REVERT;
+			st->reboot = true;
+			err = move(c, &j, true);
+			if (err)
+				goto out;
+			err = jwrite(c, &j, FOTA_BOOT_REVERTED, j.result);
+			goto out;
+		default: /* NONE, CONFIRMED, REVERTED, REFUSED: nothing pending */
+			goto out;
+		}
+	}
+out:
+	fill(st, &j);
+	return err;
+}
+
+int fota_boot_mark_staged(const struct fota_boot_cfg *c, uint32_t image_size)
+{
+	struct jnl j;
+	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+
+	if (err)
+		return err;
+	if (!fota_boot_staging_free((enum fota_boot_state)j.state))
+		return FOTA_ERR_BUSY;
+	if (!image_size || image_size > c->layout.slot_sectors * c->flash->sector_size)
+		return FOTA_ERR_FBIG;
+	j.new_size = image_size;
+	j.old_size = 0;
+	j.n = 0;
+	j.flags = 0;
+	return jwrite(c, &j, FOTA_BOOT_STAGED, FOTA_OK);
+}
+
+int fota_boot_unstage(const struct fota_boot_cfg *c)
+{
+	struct jnl j;
+	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+
+	if (err || j.state != FOTA_BOOT_STAGED)
+		return err;
+	return jwrite(c, &j, FOTA_BOOT_REFUSED, FOTA_ERR_CANCELED);
+}
+
+int fota_boot_confirm(const struct fota_boot_cfg *c)
+{
+	struct jnl j;
+	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+
+	if (err || (j.state != FOTA_BOOT_SWAPPED && j.state != FOTA_BOOT_TRIAL))
+		return err;
+	return jwrite(c, &j, FOTA_BOOT_CONFIRMED, FOTA_OK);
+}
+
+int fota_boot_status(const struct fota_boot_cfg *c, struct fota_boot_status *st)
+{
+	struct jnl j;
+	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+
+	if (err)
+		return err;
+	memset(st, 0, sizeof(*st));
+	fill(st, &j);
+	return FOTA_OK;
+}

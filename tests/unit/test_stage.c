@@ -1,0 +1,185 @@
+/* Unit tests of the staging writer: a downloaded image streamed into the staging slot. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fota/posix_crypto.h"
+#include "fota/simflash.h"
+#include "fota/stage.h"
+
+#define SECTOR 4096u
+#define FLASH (64u * SECTOR)
+
+static uint8_t mem[FLASH];
+static struct fota_simflash sf;
+static struct fota_posix_sha256 sha;
+static struct fota_boot_cfg cfg;
+static uint8_t *img;
+static size_t img_len;
+
+static int verify(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t max,
+		  uint32_t *size)
+{
+	struct fota_image_info info;
+	int err = fota_image_verify_flash(f, addr, max, ctx, &info);
+
+	if (!err)
+		*size = info.total_size;
+	return err;
+}
+
+/* A valid image of payload bytes. */
+static void make(size_t payload)
+{
+	struct fota_image_info info = { .name = "AirM2M_780E_LTE_AT", .version = "1.2.3" };
+	uint8_t hdr[FOTA_IMAGE_HDR_SIZE], trailer[FOTA_IMAGE_TRAILER_SHA256];
+
+	free(img);
+	img_len = sizeof(hdr) + payload + sizeof(trailer);
+	img = malloc(img_len);
+	for (size_t i = 0; i < payload; i++)
+		img[sizeof(hdr) + i] = (uint8_t)(i * 7 + (i >> 8));
+	assert_int_equal(fota_posix_image_frame(&info, img + sizeof(hdr), payload, hdr, trailer), 0);
+	memcpy(img, hdr, sizeof(hdr));
+	memcpy(img + sizeof(hdr) + payload, trailer, sizeof(trailer));
+}
+
+static void setup_flash(uint32_t prog_size)
+{
+	fota_simflash_close(&sf);
+	assert_int_equal(fota_simflash_init_mem(&sf, mem, FLASH, SECTOR, prog_size), FOTA_OK);
+	fota_simflash_format(&sf);
+	cfg = (struct fota_boot_cfg){ .flash = &sf.flash, .ctx = &sha.port, .verify = verify };
+	assert_int_equal(fota_layout_default(&cfg.layout, &sf.flash), FOTA_OK);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	fota_posix_sha256_init(&sha);
+	setup_flash(1);
+	make(20000);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fota_simflash_close(&sf);
+	fota_posix_sha256_free(&sha);
+	free(img);
+	img = NULL;
+	return 0;
+}
+
+/* Streams the image in chunks of n bytes and finishes; returns the first error. */
+static int stream(size_t n)
+{
+	struct fota_stage st;
+	int err = fota_stage_begin(&st, &cfg, &sha.port);
+
+	for (size_t off = 0; !err && off < img_len; off += n)
+		err = fota_stage_write(&st, img + off, img_len - off < n ? img_len - off : n);
+	return err ? err : fota_stage_finish(&st, NULL);
+}
+
+static void staged_bytes_match_and_are_marked_in_any_chunking(void **state)
+{
+	static const uint32_t progs[] = { 1, 8, 16 };
+	static const size_t chunks[] = { 1, 3, 7, 64, 1000, 1 << 20 };
+	struct fota_boot_status bs;
+
+	(void)state;
+	for (size_t p = 0; p < FOTA_ARRAY_SIZE(progs); p++) {
+		for (size_t c = 0; c < FOTA_ARRAY_SIZE(chunks); c++) {
+			setup_flash(progs[p]);
+			assert_int_equal(stream(chunks[c]), FOTA_OK);
+			assert_memory_equal(mem + cfg.layout.stage_addr + SECTOR, img, img_len);
+			assert_int_equal(fota_boot_status(&cfg, &bs), FOTA_OK);
+			assert_int_equal(bs.state, FOTA_BOOT_STAGED);
+			assert_int_equal(bs.image_size, img_len);
+			/* Sectors are erased once each, only those the image reaches. */
+			assert_int_equal(sf.stats.erases, (img_len + SECTOR - 1) / SECTOR + 1 /* journal */);
+		}
+	}
+}
+
+static void image_larger_than_the_slot_is_refused_before_any_erase(void **state)
+{
+	struct fota_stage st;
+
+	(void)state;
+	make(cfg.layout.slot_sectors * SECTOR);
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_OK);
+	assert_int_equal(fota_stage_write(&st, img, FOTA_IMAGE_HDR_SIZE), FOTA_ERR_FBIG);
+	assert_int_equal(sf.stats.erases + sf.stats.progs, 0);
+}
+
+static void bytes_past_the_image_end_are_refused(void **state)
+{
+	struct fota_stage st;
+	uint8_t extra[8] = { 0 };
+
+	(void)state;
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_OK);
+	assert_int_equal(fota_stage_write(&st, img, img_len), FOTA_OK);
+	assert_int_equal(fota_stage_write(&st, extra, sizeof(extra)), FOTA_ERR_FBIG);
+}
+
+static void corrupt_or_short_image_is_never_marked_staged(void **state)
+{
+	struct fota_boot_status bs;
+	struct fota_stage st;
+
+	(void)state;
+	img[FOTA_IMAGE_HDR_SIZE + 5] ^= 0x40;
+	assert_int_equal(stream(512), FOTA_ERR_VERIFY);
+	img[FOTA_IMAGE_HDR_SIZE + 5] ^= 0x40;
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_OK);
+	assert_int_equal(fota_stage_write(&st, img, img_len - 1), FOTA_OK);
+	assert_int_equal(fota_stage_finish(&st, NULL), FOTA_ERR_AGAIN);
+	assert_int_equal(fota_boot_status(&cfg, &bs), FOTA_OK);
+	assert_int_equal(bs.state, FOTA_BOOT_NONE);
+}
+
+static void new_download_forgets_an_image_staged_earlier(void **state)
+{
+	struct fota_boot_status bs;
+	struct fota_stage st;
+
+	(void)state;
+	assert_int_equal(stream(4096), FOTA_OK);
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_OK);
+	assert_int_equal(fota_boot_status(&cfg, &bs), FOTA_OK);
+	assert_int_equal(bs.state, FOTA_BOOT_REFUSED);
+	assert_int_equal(bs.result, FOTA_ERR_CANCELED);
+	/* Cut off half way: the next boot installs nothing and says nothing went wrong. */
+	assert_int_equal(fota_stage_write(&st, img, img_len / 2), FOTA_OK);
+	assert_int_equal(fota_boot_run(&cfg, &bs), FOTA_OK);
+	assert_int_equal(bs.did, FOTA_BOOT_DID_NOTHING);
+}
+
+static void flash_failure_is_returned(void **state)
+{
+	(void)state;
+	fota_simflash_cut_power(&sf, 3, FOTA_CUT_CLEAN);
+	assert_int_equal(stream(4096), FOTA_ERR_POWER);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(staged_bytes_match_and_are_marked_in_any_chunking),
+		T(image_larger_than_the_slot_is_refused_before_any_erase),
+		T(bytes_past_the_image_end_are_refused),
+		T(corrupt_or_short_image_is_never_marked_staged),
+		T(new_download_forgets_an_image_staged_earlier),
+		T(flash_failure_is_returned),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
