@@ -24,7 +24,7 @@ CPPFLAGS += -Iinclude -MMD -MP
 CORE_WARN := $(WARN) -Wconversion -Wno-sign-conversion
 CORE_CFLAGS := -std=c99 -pedantic $(CORE_WARN) $(OPT)
 PROG_CFLAGS := -std=c11 $(WARN) $(OPT)
-LDLIBS   := -lmbedcrypto
+LDLIBS   := -lmbedcrypto -lanl
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -108,6 +108,13 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo
 
+# bench: every benchmark under bench/ (figures side by side, never a pass/fail on time).
+.PHONY: bench
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@for b in bench/*.sh bench/*.py; do [ -x "$$b" ] || continue; \
+		echo "== $$b"; "$$b" $(BUILD) || exit 1; done
+
 # --- the portable core for Cortex-M4: builds with no OS headers; sizes per module ------
 CM4_FLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99 -pedantic $(CORE_WARN) -ffreestanding \
              -ffunction-sections -fdata-sections -fstack-usage
@@ -131,6 +138,7 @@ help:
 	@echo "make test     install what is missing, build, run every test (plain and ASan+UBSan)"
 	@echo "make demo     install what is missing, build, run the demo"
 	@echo "make size     text/data/bss per core module for Cortex-M4 (-Os)"
+	@echo "make bench    download speed of fotad next to curl (bench/README.md)"
 	@echo "make clean    remove build/"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

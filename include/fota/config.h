@@ -43,6 +43,45 @@
 /* Longest firmware version string (the image header's version field less its NUL). */
 #define FOTA_VERSION_MAX 47
 
+/* Bytes of the agent's network buffer: one recv at most, and the request is built in
+ * it. The HTTP request of a KEY-mode check (about 250 bytes) must fit. */
+#ifndef FOTA_IO_BUF_SIZE
+#define FOTA_IO_BUF_SIZE 1024
+#endif
+
+/* Download: tries in a row of one attempt (the first and the retries; a try that brings
+ * image bytes starts the count again, up to FOTA_DL_DROPS_MAX such drops), the first
+ * backoff (doubled each retry), the connect and idle timeouts, redirects followed in
+ * URL mode. */
+#ifndef FOTA_DL_TRIES
+#define FOTA_DL_TRIES 4
+#endif
+#ifndef FOTA_DL_DROPS_MAX
+#define FOTA_DL_DROPS_MAX 32
+#endif
+#ifndef FOTA_DL_BACKOFF_MS
+#define FOTA_DL_BACKOFF_MS 1000u
+#endif
+#ifndef FOTA_CONNECT_TIMEOUT_MS
+#define FOTA_CONNECT_TIMEOUT_MS 30000u
+#endif
+#ifndef FOTA_IDLE_TIMEOUT_MS
+#define FOTA_IDLE_TIMEOUT_MS 30000u
+#endif
+#ifndef FOTA_REDIRECT_MAX
+#define FOTA_REDIRECT_MAX 5
+#endif
+
+/* AUTO 1: the first check this long after boot, then every PERIOD. */
+#ifndef FOTA_BOOT_CHECK_DELAY_MS
+#define FOTA_BOOT_CHECK_DELAY_MS 10000u
+#endif
+
+/* The FOTA server of KEY mode when the firmware names none: the vendor's public one. */
+#ifndef FOTA_DEFAULT_SERVER
+#define FOTA_DEFAULT_SERVER "http://iot.openluat.com"
+#endif
+
 /* Logging: define FOTA_LOG_ENABLE to 1 to keep the core's log calls (they go through the
  * port's log function); by default they compile away. */
 #ifndef FOTA_LOG_ENABLE

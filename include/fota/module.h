@@ -94,10 +94,10 @@ int fota_module_set_status(struct fota_module *m, const struct fota_status *st);
  * and confirmed itself, else why it failed (the staged image did not verify, or the new
  * firmware never confirmed and was reverted). new_boot: a firmware other than the one
  * that downloaded booted (installed or reverted to): the host is told the version now
- * running with +UPGRADEVER: "<version>" and then +UPGRADEVER: <reported> (1 when the
- * result reached the server, 0 when it did not). Records state 2 with the result,
- * keeping the HTTP status of the download. Returns what fota_module_set_status returns. */
-int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot, bool reported);
+ * running with +UPGRADEVER: "<version>" (the agent then says +UPGRADEVER: <reported>).
+ * Records state 2 with the result, keeping the HTTP status of the download. Returns
+ * what fota_module_set_status returns. */
+int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,7 @@ enum fota_nv_type {
 	FOTA_NV_DEVICE = 2,   /* identity of an emulated module: IMEI (fotad) */
 	FOTA_NV_STATUS = 3,   /* the last upgrade result, kept across reboots */
 	FOTA_NV_DOWNLOAD = 4, /* state of a download to resume after a power cut */
+	FOTA_NV_URLCACHE = 5, /* ETag and Last-Modified of the URL last looked at */
 };
 
 struct fota_nv {

@@ -306,7 +306,7 @@ int fota_module_set_status(struct fota_module *m, const struct fota_status *st)
 	return fota_nv_write(&m->nv, FOTA_NV_STATUS, b, sizeof(b));
 }
 
-int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot, bool reported)
+int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot)
 {
 	struct fota_status st = { .state = 2, .http = m->status.http };
 	const char *v = m->info->version;
@@ -320,7 +320,6 @@ int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot, b
 		memcpy(line + 14, v, n);
 		memcpy(line + 14 + n, "\"", 2);
 		fota_at_urc(&m->at, line);
-		fota_at_urc(&m->at, reported ? "+UPGRADEVER: 1" : "+UPGRADEVER: 0");
 	}
 	return fota_module_set_status(m, &st);
 }

@@ -23,9 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fota/agent.h"
 #include "fota/boot.h"
 #include "fota/module.h"
 #include "fota/posix_crypto.h"
+#include "fota/posix_net.h"
 #include "fota/simflash.h"
 #include "fota/stage.h"
 
@@ -51,12 +53,18 @@ struct fotad {
 	uint32_t flash_size;
 	uint32_t cut_at;        /* --power-cut N: power goes off before flash operation N */
 	bool cut_torn;
+	const char *server;     /* KEY mode's server */
+	uint32_t clock_rate;    /* the schedule runs this many times faster */
+	uint32_t net_timeout;   /* ms: connect and idle timeouts (0: the core's defaults) */
 
 	/* the emulated hardware and firmware */
 	struct fota_simflash sf;
 	struct fota_boot_cfg boot;
 	struct fota_posix_sha256 sha;
 	struct fota_module mod;
+	struct fota_posix_net net;
+	struct fota_agent agent;
+	bool reboot;            /* the agent staged an image: reset when it returns */
 	struct fota_module_info info;
 	struct fota_image_info running; /* the header of the image in the running slot */
 	char imei[16];
@@ -111,6 +119,11 @@ static void usage(FILE *f)
 		"                     built-in image named %s, version --version\n"
 		"  --version STRING   the built-in factory image's version (default %s)\n"
 		"  --flash-size BYTES size of the emulated flash, a multiple of 4096 (default 4 MiB)\n"
+		"  --server URL       the FOTA server of KEY mode, http://host[:port] (default\n"
+		"                     %s, as on a real module)\n"
+		"  --clock-rate N     the module's schedule runs N times faster: PERIOD 86400 passes\n"
+		"                     in 86400/N seconds (network timeouts stay real)\n"
+		"  --net-timeout MS   connect and idle timeout of downloads (default 30000)\n"
 		"\n"
 		"Test aids (emulator only):\n"
 		"  --stage IMAGE      once booted, write IMAGE to the staging slot as if a download had\n"
@@ -123,7 +136,7 @@ static void usage(FILE *f)
 		"\n"
 		"fotad logs to standard error; it says \"ready\" there, and RDY on the AT port, when\n"
 		"it accepts commands. SIGINT or SIGTERM ends it cleanly.\n",
-		DEFAULT_NAME, DEFAULT_VERSION);
+		DEFAULT_NAME, DEFAULT_VERSION, FOTA_DEFAULT_SERVER);
 }
 
 static int parse_args(struct fotad *d, int argc, char **argv)
@@ -137,6 +150,9 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 		{ "factory", required_argument, NULL, 'F' },
 		{ "stage", required_argument, NULL, 'S' },
 		{ "power-cut", required_argument, NULL, 'P' },
+		{ "server", required_argument, NULL, 'R' },
+		{ "clock-rate", required_argument, NULL, 'C' },
+		{ "net-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -205,6 +221,30 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 				return -1;
 			}
 			d->flash_size = (uint32_t)v;
+			break;
+		case 'R': {
+			struct fota_url u;
+
+			if (fota_url_parse(optarg, strlen(optarg), &u) || u.https) {
+				logmsg("--server: expected http://host[:port], got '%s'", optarg);
+				return -1;
+			}
+			d->server = optarg;
+			break;
+		}
+		case 'C':
+		case 'T':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v == 0 || v > 100000000ul) {
+				logmsg("--%s: expected a whole number from 1, got '%s'",
+				       c == 'C' ? "clock-rate" : "net-timeout", optarg);
+				return -1;
+			}
+			if (c == 'C')
+				d->clock_rate = (uint32_t)v;
+			else
+				d->net_timeout = (uint32_t)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -540,6 +580,27 @@ static void progress_hook(void *ctx, unsigned percent)
 	port_write(ctx, line, (size_t)n);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int upgrade_hook(struct fota_module *m, void *ctx)
+{
+	struct fotad *d = ctx;
+
+	(void)m;
+	return fota_agent_start(&d->agent);
+}
+
+static void reboot_hook(void *ctx)
+{
+	((struct fotad *)ctx)->reboot = true; /* done by the loop once the agent returned */
+}
+
 /* The firmware's start: NV, settings, identity; the version it reports is its image's. */
 static int start_firmware(struct fotad *d)
 {
@@ -550,6 +611,21 @@ static int start_firmware(struct fotad *d)
 		.info = &d->info,
 		.write = port_write,
 		.write_ctx = d,
+		.upgrade = upgrade_hook,
+		.upgrade_ctx = d,
+	};
+	struct fota_agent_cfg ac = {
+		.module = &d->mod,
+		.boot = &d->boot,
+		.sha = &d->sha.port,
+		.net = &d->net.port,
+		.server = d->server,
+		.family = d->running.name,
+		.period_scale = d->clock_rate,
+		.idle_timeout_ms = d->net_timeout,
+		.connect_timeout_ms = d->net_timeout,
+		.reboot = reboot_hook,
+		.ctx = d,
 	};
 	int err;
 
@@ -563,7 +639,15 @@ static int start_firmware(struct fotad *d)
 		logmsg("NV: mount failed: %s", fota_strerror(err));
 		return -1;
 	}
-	return load_identity(d);
+	if (load_identity(d) < 0)
+		return -1;
+	/* A reset ends every connection; the radio comes back on (AT+CFUN is not kept). */
+	fota_posix_net_free(&d->net);
+	if (fota_posix_net_init(&d->net)) {
+		logmsg("network: %s", strerror(errno));
+		return -1;
+	}
+	return fota_agent_init(&d->agent, &ac, now_ms()) ? -1 : 0;
 }
 
 /* One power-on: the boot code finishes or moves on any update (rebooting as often as it
@@ -632,9 +716,10 @@ static int power_on(struct fotad *d)
 		fota_module_ready(&d->mod);
 		logmsg("ready: IMEI %s, firmware %s", d->imei, d->running.version);
 		if (ended) {
-			/* Reporting to the server comes with the download: for now, not reported. */
-			fota_module_upgrade_done(&d->mod, result, new_boot, false);
+			fota_module_upgrade_done(&d->mod, result, new_boot);
 			check_power(d);
+			if (new_boot)
+				fota_agent_report(&d->agent);
 		}
 		return 0;
 	}
@@ -704,16 +789,19 @@ static void accept_client(struct fotad *d)
 	logmsg("tcp: client connected");
 }
 
+
+/* The event loop: the AT port, the agent's connections and its timers, in one poll(). */
 static int run(struct fotad *d)
 {
 	char buf[4096];
+	bool input_done = false;
 
 	while (!stop_signal) {
-		struct pollfd p[2];
+		struct pollfd p[2 + FOTA_POSIX_NET_POLLFDS];
 		nfds_t n = 0;
-		int in_idx = -1, listen_idx = -1;
+		int in_idx = -1, listen_idx = -1, wait, k;
 
-		if (d->in_fd >= 0) {
+		if (d->in_fd >= 0 && !input_done) {
 			p[n] = (struct pollfd){ .fd = d->in_fd, .events = POLLIN };
 			in_idx = (int)n++;
 		}
@@ -721,7 +809,20 @@ static int run(struct fotad *d)
 			p[n] = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 			listen_idx = (int)n++;
 		}
-		if (poll(p, n, 1000) < 0) {
+		k = fota_posix_net_pollfd(&d->net, p + n, FOTA_POSIX_NET_POLLFDS);
+		n += k > 0 ? (nfds_t)k : 0;
+		wait = (int)fota_agent_poll(&d->agent, now_ms());
+		check_power(d);
+		if (d->reboot) {
+			d->reboot = false;
+			logmsg("download complete and verified; rebooting to install it");
+			if (power_on(d) < 0)
+				return -1;
+			continue;
+		}
+		if (input_done && !fota_agent_busy(&d->agent))
+			return 0; /* stdio ended and nothing is under way */
+		if (poll(p, n, wait < 1000 ? wait : 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			logmsg("poll: %s", strerror(errno));
@@ -735,9 +836,10 @@ static int run(struct fotad *d)
 			if (r > 0) {
 				fota_module_input(&d->mod, buf, (size_t)r);
 				check_power(d);
+				fota_posix_net_set_radio(&d->net, d->mod.radio_on);
 			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
 				if (d->at_kind == AT_STDIO)
-					return 0; /* end of input: the host is done */
+					input_done = true; /* the host is done: finish what runs */
 				if (d->at_kind == AT_TCP) {
 					close(d->in_fd);
 					d->in_fd = d->out_fd = -1;
@@ -787,8 +889,12 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (open_at_port(&d) < 0)
+	if (fota_posix_net_init(&d.net)) {
+		logmsg("network: %s", strerror(errno));
 		goto out_flash;
+	}
+	if (open_at_port(&d) < 0)
+		goto out_net;
 	if (!fresh && (d.factory || d.version != default_version))
 		logmsg("the module in %s exists: --factory and --version are for new modules; "
 		       "ignored", d.state_dir);
@@ -806,6 +912,8 @@ int main(int argc, char **argv)
 
 out_port:
 	close_at_port(&d);
+out_net:
+	fota_posix_net_free(&d.net);
 out_flash:
 	fota_posix_sha256_free(&d.sha);
 	fota_simflash_close(&d.sf);

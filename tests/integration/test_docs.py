@@ -42,7 +42,8 @@ def play(runs, prelude):
     try:
         got = []
         for r in runs:
-            out = subprocess.run([prog("fotad"), "--state", d, "--imei", "864000000000008"],
+            out = subprocess.run([prog("fotad"), "--state", d, "--imei", "864000000000008",
+                                  "--server", "http://127.0.0.1:9"],
                                  input=prelude + r["in"], capture_output=True, timeout=20).stdout
             if b"RDY" not in r["out"] and out.startswith(b"\r\nRDY\r\n"):
                 out = out[len(b"\r\nRDY\r\n"):]

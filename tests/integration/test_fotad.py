@@ -63,7 +63,8 @@ class FotadTest(unittest.TestCase):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        p = subprocess.Popen([prog("fotad"), "--state", self.state, "--at", "tcp:127.0.0.1:%d" % port],
+        p = subprocess.Popen([prog("fotad"), "--state", self.state, "--at", "tcp:127.0.0.1:%d" % port,
+                              "--server", "http://127.0.0.1:9"],
                              stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 10
@@ -88,7 +89,7 @@ class FotadTest(unittest.TestCase):
             self.assertEqual(p.wait(10), 0)
 
     def test_stdio_port_and_exit_at_end_of_input(self):
-        out = subprocess.run([prog("fotad"), "--state", self.state],
+        out = subprocess.run([prog("fotad"), "--state", self.state, "--server", "http://127.0.0.1:9"],
                              input=b"ATE0\rAT+CFUN=0\rAT+CREG?\r", capture_output=True, timeout=10)
         self.assertEqual(out.returncode, 0)
         self.assertTrue(out.stdout.startswith(b"\r\nRDY\r\n"))

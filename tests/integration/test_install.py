@@ -19,7 +19,8 @@ V2 = "AirM2M_780E_V1147_LTE_AT"
 
 
 def fotad(state, *args, stdin=b""):
-    return subprocess.run([prog("fotad"), "--state", state, "--imei", "864000000000008"] +
+    return subprocess.run([prog("fotad"), "--state", state, "--imei", "864000000000008",
+                           "--server", "http://127.0.0.1:9"] +
                           list(args), input=stdin, capture_output=True, timeout=60)
 
 

@@ -1,0 +1,102 @@
+/*
+ * posix_net.h - the POSIX port's network (fota/net.h): plain TCP over BSD sockets, for
+ * fotad and the tests.
+ *
+ * Nothing blocks. A name is looked up by glibc's getaddrinfo_a (a helper thread); an
+ * IPv4 or IPv6 literal needs no lookup at all. Every address a name gives (IPv6 and
+ * IPv4, in getaddrinfo's order) is tried in turn until one connects; the connect itself
+ * is non-blocking and ready() asks how it goes. The port sets no timeout of its own: the
+ * agent closes a handle that takes too long.
+ *
+ * The event loop sleeps in poll() on the descriptors fota_posix_net_pollfd gives: one per
+ * connection and one wake-up descriptor (an eventfd) that a finished lookup, or the radio
+ * going off, makes readable. Only the POSIX programs include this header.
+ *
+ * Beyond net.h: a connection that failed stays failed (ready, send and recv return its
+ * error again until close); send and recv before ready said FOTA_OK, recv with cap 0 and
+ * stale handles (closed ones: a handle is not reused at once) get FOTA_ERR_INVAL; a host
+ * longer than FOTA_POSIX_NET_HOST_MAX gets FOTA_ERR_TOOLONG. Not thread-safe: one event
+ * loop thread calls everything.
+ */
+#ifndef FOTA_POSIX_NET_H
+#define FOTA_POSIX_NET_H
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "fota/net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Connections open at once (the core needs one). */
+#define FOTA_POSIX_NET_CONNS 4
+
+/* Longest host accepted by open, in bytes (a URL holds no longer one). */
+#define FOTA_POSIX_NET_HOST_MAX 255
+
+/* Entries fota_posix_net_pollfd may fill: the wake-up descriptor and one per connection. */
+#define FOTA_POSIX_NET_POLLFDS (1 + FOTA_POSIX_NET_CONNS)
+
+struct addrinfo;
+struct fota_posix_lookup;
+struct fota_posix_wake;
+
+/* One connection of the table. Private to net_posix.c: look, don't touch. */
+struct fota_posix_conn {
+	int state;                         /* free, lookup, connecting, connected, failed */
+	int fd;                            /* the socket, or -1 */
+	int err;                           /* why it failed (state failed) */
+	int gen;                           /* bumped at each open: stale handles are refused */
+	bool told;                         /* err was returned to the caller once */
+	bool want_out;                     /* a send was cut short: wait for POLLOUT too */
+	bool eof;                          /* recv saw the peer's FIN */
+	struct fota_posix_lookup *lookup;  /* the name lookup, holding the addresses */
+	const struct addrinfo *next;       /* the next address to try */
+	struct sockaddr_storage lit;       /* a literal address (no lookup) */
+	socklen_t lit_len;
+};
+
+struct fota_posix_net {
+	struct fota_net port;           /* give &port to the core; port.ctx points here */
+	bool radio_off;                 /* no network: change it with fota_posix_net_set_radio */
+	uint64_t bytes_sent;            /* payload bytes sent and received on all connections */
+	uint64_t bytes_received;        /* since init (for tests and benchmarks) */
+	struct fota_posix_wake *wake;   /* the wake-up eventfd, shared with running lookups */
+	struct fota_posix_conn conn[FOTA_POSIX_NET_CONNS];
+};
+
+/* fota_posix_net_init: makes n a network port with no connection and the radio on. n is
+ * owned by the caller and must stay where it is while used (port.ctx points into it).
+ * Returns FOTA_OK, FOTA_ERR_NOMEM or FOTA_ERR_IO (no eventfd; errno tells). */
+int fota_posix_net_init(struct fota_posix_net *n);
+
+/* fota_posix_net_free: closes every connection of n and releases its wake-up descriptor.
+ * A lookup still running goes on in its helper thread and frees itself when done; it
+ * never touches n again. n may be initialized again afterwards. */
+void fota_posix_net_free(struct fota_posix_net *n);
+
+/* fota_posix_net_set_radio: the modem's radio (AT+CFUN). Switching it off ends every
+ * connection (their sockets are closed; ready, send and recv return FOTA_ERR_NETDOWN
+ * until the handle is closed) and makes the wake-up descriptor readable so the loop
+ * notices; while it is off, open returns FOTA_ERR_NETDOWN. Switching it on again lets new
+ * connections open; ended ones stay ended. */
+void fota_posix_net_set_radio(struct fota_posix_net *n, bool on);
+
+/* fota_posix_net_pollfd: what the event loop should wait for, to call before every
+ * poll(). Fills out (max entries, owned by the caller; FOTA_POSIX_NET_POLLFDS is always
+ * enough) with the wake-up descriptor (POLLIN) first, then each connection's socket:
+ * POLLOUT while connecting; POLLIN once connected (none after the peer's FIN), plus
+ * POLLOUT after a send that could not take everything. It consumes pending wake-ups, and
+ * leaves the wake-up descriptor readable when the caller still has news to pick up (a
+ * lookup done, a connection ended by the radio), so a poll() right after it returns at
+ * once. Returns the number of entries filled (>= 1), or FOTA_ERR_NOMEM when max is too
+ * small. */
+int fota_posix_net_pollfd(struct fota_posix_net *n, struct pollfd *out, int max);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FOTA_POSIX_NET_H */

@@ -1,0 +1,784 @@
+/* agent.c - the upgrade agent: check, download, resume, schedule (see fota/agent.h). */
+#include <string.h>
+
+#include "fota/agent.h"
+#include "fota/version.h"
+
+enum step { IDLE, WAIT, CONNECT, SEND, RECV };
+enum job { JOB_CHECK, JOB_REPORT };
+
+/* Why a callback stopped the response on purpose (it returns FOTA_ERR_CANCELED). */
+enum stop { STOP_NONE, STOP_LATEST, STOP_REDIRECT, STOP_RESTART, STOP_ANSWERED };
+
+#define KEY_PATH "/api/site/firmware_upgrade"
+#define CAUSE_LATEST 27
+#define RECV_PER_POLL 16 /* reads per poll, so the AT port keeps answering */
+
+static const char *server_of(const struct fota_agent *a)
+{
+	return a->cfg.server ? a->cfg.server : FOTA_DEFAULT_SERVER;
+}
+
+static struct fota_module *mod(const struct fota_agent *a)
+{
+	return a->cfg.module;
+}
+
+static bool url_mode(const struct fota_agent *a)
+{
+	return mod(a)->settings.now.url[0] != '\0';
+}
+
+static uint32_t slot_bytes(const struct fota_agent *a)
+{
+	return a->cfg.boot->layout.slot_sectors * a->cfg.boot->flash->sector_size;
+}
+
+/* What the attempt asks for, so a resumed download is known to be the same one. */
+static uint32_t target_crc(const struct fota_agent *a)
+{
+	const struct fota_settings *s = &mod(a)->settings.now;
+	uint32_t c;
+
+	if (url_mode(a))
+		return fota_crc32(0, s->url, strlen(s->url));
+	c = fota_crc32(0, server_of(a), strlen(server_of(a)));
+	return fota_crc32(c, s->key, strlen(s->key)) ^ 1u;
+}
+
+/* ---- NV records ------------------------------------------------------------------- */
+
+/* FOTA_NV_DOWNLOAD: format 1 | target crc (4) | total (4) | etag length (1) | etag */
+static void save_download(struct fota_agent *a)
+{
+	uint8_t b[10 + FOTA_HTTP_ETAG_MAX];
+	size_t n = strlen(a->dl_etag);
+
+	b[0] = 1;
+	fota_put_le32(b + 1, a->dl_target);
+	fota_put_le32(b + 5, a->dl_total);
+	b[9] = (uint8_t)n;
+	memcpy(b + 10, a->dl_etag, n);
+	fota_nv_write(&mod(a)->nv, FOTA_NV_DOWNLOAD, b, 10 + n);
+}
+
+static void drop_download(struct fota_agent *a)
+{
+	static const uint8_t none[1] = { 0 };
+
+	if (a->resume || a->dl_total)
+		fota_nv_write(&mod(a)->nv, FOTA_NV_DOWNLOAD, none, sizeof(none));
+	a->resume = false;
+	a->live = false;
+	a->dl_total = 0;
+	a->dl_etag[0] = '\0';
+}
+
+static void load_download(struct fota_agent *a)
+{
+	uint8_t b[10 + FOTA_HTTP_ETAG_MAX];
+	size_t len;
+
+	if (fota_nv_read(&mod(a)->nv, FOTA_NV_DOWNLOAD, b, sizeof(b), &len) || len < 10 ||
+	    b[0] != 1 || b[9] >= FOTA_HTTP_ETAG_MAX || len != 10u + b[9])
+		return;
+	a->dl_target = fota_get_le32(b + 1);
+	a->dl_total = fota_get_le32(b + 5);
+	memcpy(a->dl_etag, b + 10, b[9]);
+	a->dl_etag[b[9]] = '\0';
+	a->resume = true;
+}
+
+/* FOTA_NV_URLCACHE: url crc (4) | etag length (1) | etag | date length (1) | date. Kept in
+ * a->hold while a request is built (the hold is free then). */
+static void save_validators(struct fota_agent *a)
+{
+	const struct fota_http_resp *r = &a->http.resp;
+	size_t e = strlen(r->etag), d = strlen(r->last_modified);
+	uint8_t *b = a->hold;
+
+	if (!url_mode(a) || (!e && !d))
+		return;
+	fota_put_le32(b, a->dl_target);
+	b[4] = (uint8_t)e;
+	memcpy(b + 5, r->etag, e);
+	b[5 + e] = (uint8_t)d;
+	memcpy(b + 6 + e, r->last_modified, d);
+	fota_nv_write(&mod(a)->nv, FOTA_NV_URLCACHE, b, 6 + e + d);
+}
+
+/* Reads the validators of the current URL into a->hold as two NUL-terminated strings. */
+static void load_validators(struct fota_agent *a, const char **etag, const char **date)
+{
+	uint8_t *b = a->hold;
+	size_t len, e, d;
+
+	*etag = *date = NULL;
+	if (fota_nv_read(&mod(a)->nv, FOTA_NV_URLCACHE, b, sizeof(a->hold) - 2, &len) || len < 6 ||
+	    fota_get_le32(b) != a->dl_target)
+		return;
+	e = b[4];
+	if (5 + e >= len)
+		return;
+	d = b[5 + e];
+	if (6 + e + d != len)
+		return;
+	memmove(b, b + 5, e);           /* etag at 0, NUL-terminated */
+	b[e] = '\0';
+	memmove(b + e + 1, b + 6 + e, d); /* date after it */
+	b[e + 1 + d] = '\0';
+	*etag = e ? (const char *)b : NULL;
+	*date = d ? (const char *)b + e + 1 : NULL;
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+static void urc_number(struct fota_agent *a, const char *prefix, int32_t v)
+{
+	char line[32];
+	size_t n = strlen(prefix);
+	uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+	char digits[11];
+	size_t k = sizeof(digits);
+
+	do {
+		digits[--k] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		digits[--k] = '-';
+	memcpy(line, prefix, n);
+	memcpy(line + n, digits + k, sizeof(digits) - k);
+	line[n + sizeof(digits) - k] = '\0';
+	fota_at_urc(&mod(a)->at, line);
+}
+
+static void close_conn(struct fota_agent *a)
+{
+	if (a->h >= 0)
+		a->cfg.net->close(a->cfg.net->ctx, a->h);
+	a->h = -1;
+}
+
+/* Ends the attempt with AT+UPGRADE?'s code (0 or -1000..-1006). */
+static void finish(struct fota_agent *a, int code)
+{
+	struct fota_status st = { .state = 2, .code = (int16_t)code, .http = a->status };
+
+	close_conn(a);
+	a->step = IDLE;
+	a->live = false; /* a later attempt takes up the partial image from flash */
+	if (a->job == JOB_REPORT) {
+		fota_at_urc(&mod(a)->at, code ? "+UPGRADEVER: 0" : "+UPGRADEVER: 1");
+		return;
+	}
+	st.cause = (uint16_t)(a->cause > 0 && a->cause < 65536 ? a->cause : 0);
+	fota_module_set_status(mod(a), &st);
+	if (code && st.cause != CAUSE_LATEST)
+		urc_number(a, "+UPGRADEIND: ", code);
+}
+
+/* The attempt failed for a reason that is not the network's: the partial image, if
+ * any, is of no use. */
+static void fail_image(struct fota_agent *a, int code)
+{
+	drop_download(a);
+	a->staging = false;
+	finish(a, code);
+}
+
+static void latest(struct fota_agent *a)
+{
+	a->cause = CAUSE_LATEST;
+	save_validators(a);
+	finish(a, -1004);
+}
+
+/* A network failure: retried with backoff (resuming what is in flash), or the end. */
+static void net_fail(struct fota_agent *a, int err)
+{
+	bool retry = err == FOTA_ERR_CONNRESET || err == FOTA_ERR_TIMEDOUT ||
+		     err == FOTA_ERR_CONNREFUSED || err == FOTA_ERR_DNS || err == FOTA_ERR_IO;
+
+	close_conn(a);
+	/* The open stage keeps everything received (hashed, programmed or pending): the
+	 * retry asks for the bytes after it, exactly. */
+	a->live = a->staging;
+	a->resume = a->resume || a->staging;
+	a->staging = false;
+	/* A try that brought image bytes starts the count again, so a link that keeps
+	 * dropping still gets the image through; the drops of one attempt stay bounded. */
+	if (a->got > a->from && ++a->drops < FOTA_DL_DROPS_MAX)
+		a->tries = 0;
+	if (a->job == JOB_CHECK && retry && ++a->tries < FOTA_DL_TRIES) {
+		a->step = WAIT;
+		a->deadline = a->now + ((uint64_t)FOTA_DL_BACKOFF_MS << (a->tries - 1));
+		return;
+	}
+	finish(a, fota_upgrade_code(err));
+}
+
+/* ---- the response ------------------------------------------------------------------ */
+
+static bool is_redirect(uint16_t s)
+{
+	return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+}
+
+/* Resolves Location into a->url (RFC 3986 5.2, dot segments left as they are): an
+ * absolute http(s) URL, a scheme-relative "//host/path", an absolute path on the same
+ * server, or a path (or a query) relative to the URL fetched. */
+static int follow(struct fota_agent *a, const char *loc)
+{
+	struct fota_url cur;
+	size_t n = strlen(loc), origin, end, keep, i;
+	bool slash = false;
+
+	if (n >= 7 && (fota_at_strcaseeq(loc, 7, "http://") ||
+		       (n >= 8 && fota_at_strcaseeq(loc, 8, "https://")))) {
+		memcpy(a->url, loc, n + 1);
+		return FOTA_OK;
+	}
+	if (!n || fota_url_parse(a->url, strlen(a->url), &cur))
+		return FOTA_ERR_BADMSG;
+	for (i = 0; i < n && loc[i] != '/' && loc[i] != '?' && loc[i] != '#'; i++)
+		if (loc[i] == ':')
+			return FOTA_ERR_BADMSG; /* a URL of another scheme */
+	origin = (size_t)(cur.host - a->url) + cur.host_len + (cur.host[-1] == '[');
+	while (a->url[origin] && a->url[origin] != '/' && a->url[origin] != '?' &&
+	       a->url[origin] != '#')
+		origin++; /* keep ":port" */
+	for (end = origin; a->url[end] && a->url[end] != '?' && a->url[end] != '#'; end++)
+		;
+	if (n >= 2 && loc[0] == '/' && loc[1] == '/') {
+		keep = (size_t)(cur.https ? 6 : 5); /* the scheme's "http:" or "https:" */
+	} else if (loc[0] == '/') {
+		keep = origin;
+	} else if (loc[0] == '?' || loc[0] == '#') {
+		keep = end;
+	} else {
+		/* A relative path replaces the last segment of the current path. */
+		keep = origin;
+		for (i = origin; i < end; i++)
+			if (a->url[i] == '/')
+				keep = i + 1;
+		slash = keep == origin;
+	}
+	if (keep + slash + n > FOTA_URL_MAX)
+		return FOTA_ERR_TOOLONG;
+	if (slash)
+		a->url[keep++] = '/';
+	memcpy(a->url + keep, loc, n + 1);
+	return FOTA_OK;
+}
+
+static void progress(struct fota_agent *a)
+{
+	uint8_t pct = (uint8_t)(a->dl_total ? (uint64_t)a->got * 100u / a->dl_total : 0);
+	struct fota_status st = { .state = 1, .percent = pct };
+	uint8_t p;
+
+	if (a->percent != 0xFF && pct <= a->percent)
+		return;
+	/* Each whole percent once, in order, however far one read went; a download taken
+	 * up again (a range) starts where it stands. */
+	p = a->percent != 0xFF ? (uint8_t)(a->percent + 1) : a->from ? pct : 0;
+	a->percent = pct;
+	fota_module_set_status(mod(a), &st);
+	for (;; p++) {
+		urc_number(a, "+UPGRADEIND: ", p);
+		if (p == pct)
+			break;
+	}
+}
+
+static int on_header(void *ctx, const struct fota_http_resp *r)
+{
+	struct fota_agent *a = ctx;
+
+	a->status = r->status;
+	a->stop = STOP_NONE;
+	if (a->job == JOB_REPORT) {
+		a->stop = STOP_ANSWERED;
+		return FOTA_ERR_CANCELED;
+	}
+	if (is_redirect(r->status) && url_mode(a) && r->location[0]) {
+		a->stop = STOP_REDIRECT;
+		return FOTA_ERR_CANCELED;
+	}
+	if (r->status == 304) {
+		a->stop = STOP_LATEST;
+		return FOTA_ERR_CANCELED;
+	}
+	if (r->status != 200 && r->status != 206)
+		return FOTA_OK; /* a refusal: its body says why */
+	if (r->status == 206) {
+		if (!a->from || !r->has_range || r->range_first != a->from ||
+		    (r->range_total && r->range_total != a->dl_total) ||
+		    (r->etag[0] && a->dl_etag[0] && strcmp(r->etag, a->dl_etag))) {
+			a->stop = STOP_RESTART; /* not the rest of the same file */
+			return FOTA_ERR_CANCELED;
+		}
+		a->staging = true;
+		a->got = a->from;
+		progress(a);
+		return FOTA_OK;
+	}
+	/* 200: the whole file, also when a range was asked (a server without ranges, or a
+	 * file that changed): start it afresh. A partial image in flash is no longer the
+	 * start of this file (whose ETag replaces its own): a retry must not resume it. */
+	a->from = 0;
+	a->got = 0;
+	a->staging = false;
+	a->resume = false;
+	a->live = false;
+	memcpy(a->dl_etag, r->etag, sizeof(a->dl_etag));
+	return FOTA_OK;
+}
+
+/* The image header is whole: decide on it alone, before anything is erased. */
+static int accept_header(struct fota_agent *a)
+{
+	const struct fota_image_info *info = fota_image_hdr_info(&a->hdr);
+	int err;
+
+	if (strcmp(info->name, a->cfg.family) != 0)
+		return FOTA_ERR_VERIFY; /* another product's firmware */
+	if (fota_version_cmp(info->version, mod(a)->info->version) <= 0) {
+		a->stop = STOP_LATEST;
+		return FOTA_ERR_CANCELED;
+	}
+	if (info->total_size > slot_bytes(a))
+		return FOTA_ERR_FBIG;
+	err = fota_stage_begin(&a->stage, a->cfg.boot, a->cfg.sha);
+	if (err)
+		return err == FOTA_ERR_BUSY ? FOTA_ERR_BUSY : FOTA_ERR_IO;
+	a->dl_total = info->total_size;
+	a->dl_target = target_crc(a);
+	save_download(a);
+	a->staging = true;
+	progress(a);
+	return fota_stage_write(&a->stage, a->hold, a->hold_len);
+}
+
+static int on_body(void *ctx, const uint8_t *data, size_t len)
+{
+	struct fota_agent *a = ctx;
+	size_t used = len;
+	int err;
+
+	if (a->status != 200 && a->status != 206) {
+		size_t n = sizeof(a->err_body) - 1 - a->err_len;
+
+		n = len < n ? len : n;
+		memcpy(a->err_body + a->err_len, data, n);
+		a->err_len = (uint16_t)(a->err_len + n);
+		return FOTA_OK;
+	}
+	if (!a->staging) {
+		err = fota_image_hdr_feed(&a->hdr, data, len, &used);
+		memcpy(a->hold + a->hold_len, data, used);
+		a->hold_len = (uint16_t)(a->hold_len + used);
+		a->got += (uint32_t)used;
+		if (err == FOTA_ERR_AGAIN)
+			return FOTA_OK;
+		if (!err)
+			err = accept_header(a);
+		if (err)
+			return err;
+		data += used;
+		len -= used;
+	}
+	err = fota_stage_write(&a->stage, data, len);
+	if (err == FOTA_ERR_FBIG)
+		return FOTA_ERR_BADMSG; /* bytes after the image's end: no firmware file */
+	if (err)
+		return err;
+	a->got += (uint32_t)len;
+	progress(a);
+	return FOTA_OK;
+}
+
+/* The image is whole: verified and marked staged; the firmware resets to install it. */
+static void staged(struct fota_agent *a)
+{
+	struct fota_status st = { .state = 2, .http = a->status };
+	int err = fota_stage_finish(&a->stage, NULL);
+
+	if (err) {
+		fail_image(a, err == FOTA_ERR_AGAIN ? -1003 : fota_upgrade_code(err));
+		return;
+	}
+	close_conn(a);
+	save_validators(a);
+	drop_download(a);
+	a->staging = false;
+	a->step = IDLE;
+	fota_module_set_status(mod(a), &st);
+	if (a->cfg.reboot)
+		a->cfg.reboot(a->cfg.ctx);
+}
+
+/* The response ended (complete, or stopped by a callback with err). */
+static void response_done(struct fota_agent *a, int err)
+{
+	int32_t code = 0;
+
+	if (err == FOTA_ERR_CANCELED) {
+		switch (a->stop) {
+		case STOP_ANSWERED:
+			finish(a, 0);
+			return;
+		case STOP_LATEST:
+			latest(a);
+			return;
+		case STOP_RESTART:
+			close_conn(a);
+			drop_download(a);
+			a->from = 0;
+			net_fail(a, FOTA_ERR_CONNRESET); /* counts as a try; asks for the whole file */
+			return;
+		case STOP_REDIRECT:
+			close_conn(a);
+			if (++a->redirects > FOTA_REDIRECT_MAX || follow(a, a->http.resp.location)) {
+				finish(a, -1004);
+				return;
+			}
+			a->step = WAIT;
+			a->deadline = a->now; /* connect to the new place at once */
+			return;
+		default:
+			break;
+		}
+	}
+	if (err == FOTA_ERR_VERIFY || err == FOTA_ERR_CORRUPT || err == FOTA_ERR_BADMSG ||
+	    err == FOTA_ERR_NOTSUP || err == FOTA_ERR_INVAL || err == FOTA_ERR_TOOLONG ||
+	    err == FOTA_ERR_RANGE) {
+		/* From the image parser (while staging) or from the HTTP parser (before). */
+		if (a->staging || a->hold_len)
+			fail_image(a, -1003);
+		else
+			finish(a, -1004);
+		return;
+	}
+	if (err) {
+		fail_image(a, fota_upgrade_code(err));
+		return;
+	}
+	if (a->status != 200 && a->status != 206) {
+		if (fota_json_code(a->err_body, a->err_len, &code) == FOTA_OK)
+			a->cause = code;
+		finish(a, -1004);
+		return;
+	}
+	if (!a->http.resp.has_length && !a->http.resp.chunked &&
+	    (!a->staging || a->got < a->dl_total)) {
+		/* A body delimited by the close, closed before the image's end: the
+		 * connection was lost, the file may well be whole. */
+		net_fail(a, FOTA_ERR_CONNRESET);
+		return;
+	}
+	if (!a->staging) {
+		fail_image(a, -1003); /* a body too short to hold an image header */
+		return;
+	}
+	staged(a);
+}
+
+/* ---- the steps ----------------------------------------------------------------------- */
+
+/* Builds the request in a->io. */
+static int build_request(struct fota_agent *a, const struct fota_url *u)
+{
+	const struct fota_module *m = mod(a);
+	struct fota_http_req req = { .method = "GET", .url = u };
+	char *q = (char *)a->hold;
+	size_t len;
+	int err = FOTA_OK;
+
+	if (!url_mode(a)) {
+		q[0] = '\0';
+		err = fota_http_query_add(q, sizeof(a->hold), "project_key", m->settings.now.key,
+					  strlen(m->settings.now.key));
+		if (!err)
+			err = fota_http_query_add(q, sizeof(a->hold), "imei", m->info->imei,
+						  strlen(m->info->imei));
+		if (!err)
+			err = fota_http_query_add(q, sizeof(a->hold), "firmware_name", a->cfg.family,
+						  strlen(a->cfg.family));
+		if (!err)
+			err = fota_http_query_add(q, sizeof(a->hold), "version", m->info->version,
+						  strlen(m->info->version));
+		if (err)
+			return err;
+		req.query = q;
+	} else if (!a->from) {
+		load_validators(a, &req.if_none_match, &req.if_modified_since);
+	}
+	if (a->from) {
+		req.range = true;
+		req.range_from = a->from;
+		req.if_range = a->dl_etag[0] ? a->dl_etag : NULL;
+	}
+	err = fota_http_write_request(&req, (char *)a->io, sizeof(a->io), &len);
+	a->io_len = (uint32_t)len;
+	a->io_off = 0;
+	return err;
+}
+
+static void open_conn(struct fota_agent *a)
+{
+	struct fota_url u;
+	int h;
+
+	if (!mod(a)->radio_on) {
+		finish(a, -1001);
+		return;
+	}
+	if (fota_url_parse(a->url, strlen(a->url), &u)) {
+		finish(a, -1000);
+		return;
+	}
+	if (u.https) {
+		finish(a, -1000); /* no TLS in this build yet */
+		return;
+	}
+	a->from = 0;
+	if (a->job == JOB_CHECK && a->live) {
+		a->from = a->got; /* the stage in RAM goes on where it stopped */
+	} else if (a->job == JOB_CHECK && a->resume) {
+		uint32_t from = 0;
+
+		if (a->dl_target != target_crc(a) ||
+		    fota_stage_resume(&a->stage, a->cfg.boot, a->cfg.sha, &from)) {
+			drop_download(a); /* another target, or nothing usable in flash */
+			a->dl_target = target_crc(a); /* this one's validators apply */
+			from = 0;
+		}
+		a->from = from;
+		if (from && from == a->dl_total) {
+			a->status = 206; /* the whole image came before the cut: no request */
+			staged(a);
+			return;
+		}
+	}
+	h = a->cfg.net->open(a->cfg.net->ctx, u.host, u.host_len, u.port, false);
+	if (h < 0) {
+		net_fail(a, h);
+		return;
+	}
+	a->h = h;
+	a->step = CONNECT;
+	a->deadline = a->now + (a->cfg.connect_timeout_ms ? a->cfg.connect_timeout_ms :
+							    FOTA_CONNECT_TIMEOUT_MS);
+}
+
+static uint64_t idle_deadline(const struct fota_agent *a)
+{
+	return a->now + (a->cfg.idle_timeout_ms ? a->cfg.idle_timeout_ms : FOTA_IDLE_TIMEOUT_MS);
+}
+
+static void begin(struct fota_agent *a, enum job job)
+{
+	const struct fota_settings *s = &mod(a)->settings.now;
+
+	a->job = (uint8_t)job;
+	a->percent = 0xFF;
+	a->tries = 0;
+	a->drops = 0;
+	a->redirects = 0;
+	a->status = 0;
+	a->cause = 0;
+	if (url_mode(a)) {
+		memcpy(a->url, s->url, strlen(s->url) + 1);
+	} else {
+		size_t n = strlen(server_of(a));
+
+		if (n + sizeof(KEY_PATH) > sizeof(a->url)) {
+			finish(a, -1000);
+			return;
+		}
+		memcpy(a->url, server_of(a), n);
+		while (n && a->url[n - 1] == '/')
+			n--;
+		memcpy(a->url + n, KEY_PATH, sizeof(KEY_PATH));
+	}
+	a->dl_target = a->resume ? a->dl_target : target_crc(a);
+	open_conn(a);
+}
+
+/* Sends the request; then reads and parses the answer. */
+static void transfer(struct fota_agent *a)
+{
+	const struct fota_net *net = a->cfg.net;
+	int n, err;
+
+	if (a->step == SEND) {
+		n = net->send(net->ctx, a->h, a->io + a->io_off, a->io_len - a->io_off);
+		if (n < 0) {
+			net_fail(a, n);
+			return;
+		}
+		if (n > 0)
+			a->deadline = idle_deadline(a);
+		a->io_off += (uint32_t)n;
+		if (a->io_off < a->io_len) {
+			if (a->now >= a->deadline)
+				net_fail(a, FOTA_ERR_TIMEDOUT); /* the peer takes nothing */
+			return;
+		}
+		fota_http_parser_init(&a->http, false, on_header, on_body, a);
+		fota_image_hdr_init(&a->hdr);
+		a->hold_len = 0;
+		a->err_len = 0;
+		a->got = a->from;
+		a->step = RECV;
+		a->deadline = idle_deadline(a);
+	}
+	for (int i = 0; i < RECV_PER_POLL && a->step == RECV; i++) {
+		n = net->recv(net->ctx, a->h, a->io, sizeof(a->io));
+		if (n == FOTA_ERR_AGAIN)
+			break;
+		if (n < 0) {
+			net_fail(a, n);
+			return;
+		}
+		a->deadline = idle_deadline(a);
+		if (n == 0) {
+			err = fota_http_eof(&a->http);
+			if (err)
+				net_fail(a, err);
+			else
+				response_done(a, FOTA_OK);
+			return;
+		}
+		err = fota_http_feed(&a->http, a->io, (size_t)n, NULL);
+		if (err != FOTA_ERR_AGAIN) {
+			response_done(a, err);
+			return;
+		}
+	}
+	if (a->step == RECV && a->now >= a->deadline)
+		net_fail(a, FOTA_ERR_TIMEDOUT);
+}
+
+/* ---- the public side ------------------------------------------------------------------ */
+
+int fota_agent_init(struct fota_agent *a, const struct fota_agent_cfg *cfg, uint64_t now_ms)
+{
+	memset(a, 0, sizeof(*a));
+	if (!cfg->module || !cfg->boot || !cfg->sha || !cfg->net || !cfg->family)
+		return FOTA_ERR_INVAL;
+	a->cfg = *cfg;
+	a->h = -1;
+	a->now = now_ms;
+	a->next_check = now_ms + FOTA_BOOT_CHECK_DELAY_MS; /* AUTO 1: shortly after boot */
+	load_download(a);
+	return FOTA_OK;
+}
+
+int fota_agent_start(struct fota_agent *a)
+{
+	if (a->step != IDLE)
+		return FOTA_ERR_BUSY;
+	begin(a, JOB_CHECK);
+	return FOTA_OK;
+}
+
+void fota_agent_report(struct fota_agent *a)
+{
+	if (url_mode(a)) {
+		fota_at_urc(&mod(a)->at, "+UPGRADEVER: 0"); /* the user's server takes no reports */
+		return;
+	}
+	a->report = true;
+}
+
+bool fota_agent_busy(const struct fota_agent *a)
+{
+	return a->step != IDLE;
+}
+
+/* The schedule: AUTO 1 checks shortly after boot, then every PERIOD. */
+static void schedule(struct fota_agent *a)
+{
+	const struct fota_settings *s = &mod(a)->settings.now;
+	uint32_t scale = a->cfg.period_scale > 1 ? a->cfg.period_scale : 1;
+
+	if (a->report) {
+		a->report = false;
+		begin(a, JOB_REPORT);
+		return;
+	}
+	if (!s->autoup) {
+		a->next_check = 0;
+		a->period = 0;
+		return;
+	}
+	if (!a->next_check) {
+		a->next_check = a->now + FOTA_BOOT_CHECK_DELAY_MS;
+	} else if (a->period && a->period != s->period) {
+		/* PERIOD changed: the next check comes the new period after the last one. */
+		a->next_check = a->next_check - (uint64_t)a->period * 1000u / scale +
+				(uint64_t)s->period * 1000u / scale;
+		a->period = s->period;
+	}
+	if (a->now < a->next_check)
+		return;
+	a->next_check = a->now + (uint64_t)s->period * 1000u / scale;
+	a->period = s->period;
+	begin(a, JOB_CHECK);
+}
+
+uint32_t fota_agent_poll(struct fota_agent *a, uint64_t now_ms)
+{
+	int err;
+
+	a->now = now_ms;
+	switch (a->step) {
+	case IDLE:
+		schedule(a);
+		break;
+	case WAIT:
+		if (a->now >= a->deadline)
+			open_conn(a);
+		break;
+	case CONNECT:
+		if (!mod(a)->radio_on) {
+			net_fail(a, FOTA_ERR_NETDOWN); /* AT+CFUN=0 */
+			break;
+		}
+		err = a->cfg.net->ready(a->cfg.net->ctx, a->h);
+		if (err == FOTA_ERR_AGAIN && a->now >= a->deadline)
+			err = FOTA_ERR_TIMEDOUT;
+		if (err == FOTA_OK) {
+			struct fota_url u;
+
+			if (fota_url_parse(a->url, strlen(a->url), &u) || build_request(a, &u)) {
+				finish(a, -1000); /* a request that cannot be written */
+				break;
+			}
+		}
+		if (err == FOTA_OK) {
+			a->step = SEND;
+			a->deadline = idle_deadline(a);
+			transfer(a);
+		} else if (err != FOTA_ERR_AGAIN) {
+			net_fail(a, err);
+		}
+		break;
+	default:
+		if (!mod(a)->radio_on) {
+			net_fail(a, FOTA_ERR_NETDOWN); /* AT+CFUN=0: what is in flash is kept */
+			break;
+		}
+		transfer(a);
+		break;
+	}
+	if (a->step == IDLE)
+		return a->next_check > a->now ? (uint32_t)(a->next_check - a->now < 60000u ?
+							    a->next_check - a->now : 60000u) : 1000u;
+	if (a->step == WAIT)
+		return a->deadline > a->now ? (uint32_t)(a->deadline - a->now) : 0u;
+	return 20u;
+}
