@@ -117,9 +117,6 @@ int fota_at_arg_u32(const struct fota_at_arg *a, uint32_t min, uint32_t max, uin
 /* fota_at_cme_code: the 27.007 +CME ERROR number an enum fota_err is answered with. */
 unsigned fota_at_cme_code(int err);
 
-/* fota_at_strcaseeq: true when the len bytes at a equal the NUL-terminated b, ignoring
- * ASCII case. */
-bool fota_at_strcaseeq(const char *a, size_t len, const char *b);
 
 #ifdef __cplusplus
 }

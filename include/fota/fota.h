@@ -53,6 +53,10 @@ enum fota_err {
  * Returns a static string; "?" for an unknown value. */
 const char *fota_strerror(int err);
 
+/* fota_strcaseeq: true when the len bytes at a (the caller's) equal the NUL-terminated b,
+ * ignoring ASCII case. */
+bool fota_strcaseeq(const char *a, size_t len, const char *b);
+
 /* Compile-time check that works in C99 (used on layouts and RAM budgets). */
 #define FOTA_STATIC_ASSERT(cond, name) typedef char fota_static_assert_##name[(cond) ? 1 : -1]
 

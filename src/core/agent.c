@@ -234,8 +234,8 @@ static int follow(struct fota_agent *a, const char *loc)
 	size_t n = strlen(loc), origin, end, keep, i;
 	bool slash = false;
 
-	if (n >= 7 && (fota_at_strcaseeq(loc, 7, "http://") ||
-		       (n >= 8 && fota_at_strcaseeq(loc, 8, "https://")))) {
+	if (n >= 7 && (fota_strcaseeq(loc, 7, "http://") ||
+		       (n >= 8 && fota_strcaseeq(loc, 8, "https://")))) {
 		memcpy(a->url, loc, n + 1);
 		return FOTA_OK;
 	}

@@ -19,21 +19,6 @@ static void outs(struct fota_at *at, const char *s)
 	out(at, s, strlen(s));
 }
 
-static char upper(char c)
-{
-	return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-}
-
-bool fota_at_strcaseeq(const char *a, size_t len, const char *b)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (!b[i] || upper(a[i]) != upper(b[i]))
-			return false;
-	return b[i] == '\0';
-}
-
 void fota_at_init(struct fota_at *at, const struct fota_at_cmd *cmds, size_t ncmds, void *user,
 		  fota_at_write_fn write, void *write_ctx)
 {
@@ -312,10 +297,10 @@ static const struct fota_at_cmd builtin[] = {
 static const struct fota_at_cmd *find(const struct fota_at *at, const char *name, size_t n)
 {
 	for (size_t i = 0; i < at->ncmds; i++)
-		if (fota_at_strcaseeq(name, n, at->cmds[i].name))
+		if (fota_strcaseeq(name, n, at->cmds[i].name))
 			return &at->cmds[i];
 	for (size_t i = 0; i < FOTA_ARRAY_SIZE(builtin); i++)
-		if (fota_at_strcaseeq(name, n, builtin[i].name))
+		if (fota_strcaseeq(name, n, builtin[i].name))
 			return &builtin[i];
 	return NULL;
 }

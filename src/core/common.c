@@ -35,6 +35,21 @@ const char *fota_strerror(int err)
 	}
 }
 
+static char upper(char c)
+{
+	return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+}
+
+bool fota_strcaseeq(const char *a, size_t len, const char *b)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!b[i] || upper(a[i]) != upper(b[i]))
+			return false;
+	return b[i] == '\0';
+}
+
 /* Bitwise CRC-32, reflected polynomial 0xEDB88320: slower than a table but it costs
  * neither the 1 KiB table nor RAM, and the core only checks short records with it. */
 uint32_t fota_crc32(uint32_t crc, const void *data, size_t len)

@@ -1,7 +1,6 @@
 /* http.c - sans-I/O HTTP/1.1 client: request writer and response parser (see fota/http.h). */
 #include <string.h>
 
-#include "fota/at.h"
 #include "fota/http.h"
 
 /* Where in the message the parser is. The line states come first; of them, the ones
@@ -279,7 +278,7 @@ static int content_range(struct fota_http_resp *r, const char *s, const char *en
 	bool range, total;
 	int err = FOTA_OK;
 
-	if (end - s < 6 || !fota_at_strcaseeq(s, 5, "bytes") || s[5] != ' ')
+	if (end - s < 6 || !fota_strcaseeq(s, 5, "bytes") || s[5] != ' ')
 		return FOTA_ERR_BADMSG;
 	s += 6;
 	range = !expect(&s, end, '*');
@@ -333,7 +332,7 @@ static int header_id(const struct fota_http_parser *p, size_t *colon)
 	if (i == 0)
 		return FOTA_ERR_BADMSG;
 	for (id = 0; id < H_OTHER; id++)
-		if (fota_at_strcaseeq(p->line, i, header_names[id]))
+		if (fota_strcaseeq(p->line, i, header_names[id]))
 			break;
 	return id;
 }
@@ -371,11 +370,11 @@ static int header_line(struct fota_http_parser *p)
 	case H_CONN:
 		while ((t = list_next(&s, end, &n)) != NULL) {
 			if (id == H_CONN) {
-				if (fota_at_strcaseeq(t, n, "close"))
+				if (fota_strcaseeq(t, n, "close"))
 					r->close = true;
-				else if (fota_at_strcaseeq(t, n, "keep-alive"))
+				else if (fota_strcaseeq(t, n, "keep-alive"))
 					p->flags |= F_KEEP;
-			} else if (!fota_at_strcaseeq(t, n, "chunked")) {
+			} else if (!fota_strcaseeq(t, n, "chunked")) {
 				return FOTA_ERR_NOTSUP; /* only chunked is supported */
 			} else if (r->chunked) {
 				return FOTA_ERR_BADMSG; /* and only once (RFC 9112 7) */

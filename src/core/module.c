@@ -191,7 +191,7 @@ static int upgrade_set(struct fota_module *m, const char *args, size_t len)
 	if (n == 0 || !a[0].quoted)
 		return FOTA_ERR_INVAL;
 	for (tag = FOTA_TAG_KEY; tag < FOTA_TAG_COUNT; tag++)
-		if (fota_at_strcaseeq(a[0].p, a[0].len, fota_tag_name(tag)))
+		if (fota_strcaseeq(a[0].p, a[0].len, fota_tag_name(tag)))
 			break;
 	if (tag == FOTA_TAG_COUNT)
 		return FOTA_ERR_INVAL;

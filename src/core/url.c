@@ -1,7 +1,6 @@
 /* url.c - http(s) URL parser (see fota/url.h). */
 #include <string.h>
 
-#include "fota/at.h"
 #include "fota/url.h"
 
 static bool is_host_char(char c)
@@ -18,10 +17,10 @@ int fota_url_parse(const char *s, size_t len, struct fota_url *url)
 	if (len > FOTA_URL_MAX)
 		return FOTA_ERR_TOOLONG;
 	memset(url, 0, sizeof(*url));
-	if (len >= 7 && fota_at_strcaseeq(s, 7, "http://")) {
+	if (len >= 7 && fota_strcaseeq(s, 7, "http://")) {
 		i = 7;
 		url->port = 80;
-	} else if (len >= 8 && fota_at_strcaseeq(s, 8, "https://")) {
+	} else if (len >= 8 && fota_strcaseeq(s, 8, "https://")) {
 		i = 8;
 		url->https = true;
 		url->port = 443;
