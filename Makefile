@@ -127,7 +127,11 @@ $(BUILD)/cm4/%.o: src/core/%.c
 
 cortex-m: $(CM4_OBJ)
 
-size: cortex-m
+$(BUILD)/cm4/ram-probe.o: scripts/ram-probe.c
+	@mkdir -p $(@D)
+	$(Q)$(ARM_CC) -Iinclude $(CM4_FLAGS) -fno-common -c $< -o $@
+
+size: cortex-m $(BUILD)/cm4/ram-probe.o
 	@scripts/size-report $(BUILD)/cm4 $(ARM_SIZE)
 
 clean:
