@@ -1,6 +1,7 @@
 """Helpers the integration tests and the demo share: start fotad, talk AT to it over a
 real serial client (pyserial on the pseudo-terminal), read URCs."""
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -10,6 +11,8 @@ import serial
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("FOTA_BUILD", "build"))
+# KEY mode's server unless a test gives one: the discard port, where nothing listens.
+NO_SERVER = "http://127.0.0.1:9"
 
 
 def prog(name):
@@ -21,8 +24,11 @@ class Fotad:
 
     def __init__(self, state_dir, *args, at=None):
         self.state_dir = state_dir
-        self.link = at or os.path.join(tempfile.mkdtemp(prefix="fotad-pty-"), "ttyAT")
+        self.link_dir = None if at else tempfile.mkdtemp(prefix="fotad-pty-")
+        self.link = at or os.path.join(self.link_dir, "ttyAT")
         self.args = list(args)
+        if "--server" not in self.args:  # never the vendor's real server from a test
+            self.args += ["--server", NO_SERVER]
         self.proc = None
         self.port = None
         self.log = b""
@@ -86,6 +92,8 @@ class Fotad:
         if self.proc:
             self._read_log()
             self.proc.stderr.close()
+        if self.link_dir:
+            shutil.rmtree(self.link_dir, ignore_errors=True)
         return self.proc.returncode if self.proc else None
 
     def __enter__(self):

@@ -38,7 +38,7 @@ class FotadTest(unittest.TestCase):
                              b'\r\n+UPGRADE: "PERIOD",86400\r\n\r\nOK\r\n')
 
     def test_saved_settings_survive_restart_and_kill_9(self):
-        with Fotad(self.state) as m:
+        with Fotad(self.state, at=os.path.join(self.dir, "ttyAT")) as m:
             m.at("ATE0")
             self.assertIn("OK", m.at('AT+UPGRADE="KEY","a1b2c3"'))
             self.assertIn("OK", m.at('AT+UPGRADE="PERIOD",3600,1'))  # not saved
