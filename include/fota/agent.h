@@ -77,6 +77,7 @@ struct fota_agent {
 	uint32_t dl_total;       /* the image's total size */
 	char dl_etag[FOTA_HTTP_ETAG_MAX];
 	char url[FOTA_URL_MAX + 1];   /* the URL being fetched (after redirects) */
+	char rejected[FOTA_IMAGE_VERSION_SIZE]; /* version reverted here: never fetched again */
 	struct fota_http_parser http;
 	struct fota_image_parser hdr; /* the image header, read before anything is erased */
 	struct fota_stage stage;

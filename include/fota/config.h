@@ -82,10 +82,5 @@
 #define FOTA_DEFAULT_SERVER "http://iot.openluat.com"
 #endif
 
-/* Logging: define FOTA_LOG_ENABLE to 1 to keep the core's log calls (they go through the
- * port's log function); by default they compile away. */
-#ifndef FOTA_LOG_ENABLE
-#define FOTA_LOG_ENABLE 0
-#endif
 
 #endif /* FOTA_CONFIG_H */

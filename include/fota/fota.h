@@ -4,7 +4,7 @@
  * libfota is a portable C99 core: no heap, no OS calls, no blocking. Every action
  * function returns an enum fota_err (0 or a negative errno-like value); predicates
  * return bool. The AT-visible codes of AT+UPGRADE (-1000..-1006) are a mapping made at
- * the edge (see upgrade.h), never returned by the core's functions.
+ * the edge (fota_upgrade_code in module.h), never returned by the core's functions.
  */
 #ifndef FOTA_FOTA_H
 #define FOTA_FOTA_H

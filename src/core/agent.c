@@ -344,7 +344,10 @@ static int accept_header(struct fota_agent *a)
 
 	if (strcmp(info->name, a->cfg.family) != 0)
 		return FOTA_ERR_VERIFY; /* another product's firmware */
-	if (fota_version_cmp(info->version, mod(a)->info->version) <= 0) {
+	if (fota_version_cmp(info->version, mod(a)->info->version) <= 0 ||
+	    !strcmp(info->version, a->rejected)) {
+		/* Not newer; or the very firmware that was installed here and reverted (it
+		 * never confirmed itself): fetching it again would only loop. */
 		a->stop = STOP_LATEST;
 		return FOTA_ERR_CANCELED;
 	}
@@ -664,6 +667,28 @@ static void transfer(struct fota_agent *a)
 
 /* ---- the public side ------------------------------------------------------------------ */
 
+/* After a revert the journal says REVERTED and S still holds the image that failed: its
+ * version is remembered until another image is staged. */
+static void load_rejected(struct fota_agent *a)
+{
+	const struct fota_flash *f = a->cfg.boot->flash;
+	struct fota_boot_status bs;
+	uint32_t addr = a->cfg.boot->layout.stage_addr + f->sector_size;
+	int err;
+
+	if (fota_boot_status(a->cfg.boot, &bs) || bs.state != FOTA_BOOT_REVERTED)
+		return;
+	fota_image_hdr_init(&a->hdr);
+	do {
+		err = f->read(f->ctx, addr, a->io, 64);
+		if (!err)
+			err = fota_image_hdr_feed(&a->hdr, a->io, 64, NULL);
+		addr += 64;
+	} while (err == FOTA_ERR_AGAIN);
+	if (!err)
+		memcpy(a->rejected, fota_image_hdr_info(&a->hdr)->version, sizeof(a->rejected));
+}
+
 int fota_agent_init(struct fota_agent *a, const struct fota_agent_cfg *cfg, uint64_t now_ms)
 {
 	memset(a, 0, sizeof(*a));
@@ -674,6 +699,7 @@ int fota_agent_init(struct fota_agent *a, const struct fota_agent_cfg *cfg, uint
 	a->now = now_ms;
 	a->next_check = now_ms + FOTA_BOOT_CHECK_DELAY_MS; /* AUTO 1: shortly after boot */
 	load_download(a);
+	load_rejected(a);
 	return FOTA_OK;
 }
 
@@ -685,8 +711,21 @@ int fota_agent_start(struct fota_agent *a)
 	return FOTA_OK;
 }
 
+/* The next automatic check one PERIOD from now. */
+static void plan_next(struct fota_agent *a)
+{
+	const struct fota_settings *s = &mod(a)->settings.now;
+	uint32_t scale = a->cfg.period_scale > 1 ? a->cfg.period_scale : 1;
+
+	a->next_check = a->now + (uint64_t)s->period * 1000u / scale;
+	a->period = s->period;
+}
+
 void fota_agent_report(struct fota_agent *a)
 {
+	/* This boot's check-in is the report: the next automatic check waits a PERIOD, so
+	 * the upgrade's result stays what AT+UPGRADE? says until then. */
+	plan_next(a);
 	if (url_mode(a)) {
 		fota_at_urc(&mod(a)->at, "+UPGRADEVER: 0"); /* the user's server takes no reports */
 		return;
@@ -725,8 +764,7 @@ static void schedule(struct fota_agent *a)
 	}
 	if (a->now < a->next_check)
 		return;
-	a->next_check = a->now + (uint64_t)s->period * 1000u / scale;
-	a->period = s->period;
+	plan_next(a);
 	begin(a, JOB_CHECK);
 }
 

@@ -74,6 +74,29 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(self.version(), V1)
         self.assertEqual(self.status(), "2,-1003,0,0")
 
+    def test_reverted_firmware_is_never_fetched_again(self):
+        import functools
+        import http.server
+        import threading
+        crash = pack(os.path.join(self.dir, "crash.fota"), V2, os.urandom(70000),
+                     "--crash-on-boot")
+        fotad(self.state, "--stage", crash)
+        self.assertEqual(self.status(), "2,-1003,0,0")
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=self.dir)
+        handler.log_message = lambda *a: None
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            url = "http://127.0.0.1:%d/crash.fota" % srv.server_address[1]
+            out = fotad(self.state, stdin=('ATE0\rAT+UPGRADE="URL","%s"\rAT+UPGRADE\r' % url)
+                        .encode()).stdout.decode()
+            self.assertNotIn("+UPGRADEDL", out)
+            self.assertEqual(self.status(), "2,-1004,200,27")
+            self.assertEqual(self.version(), V1)
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
     def test_bad_images_are_refused_and_never_run(self):
         fotad(self.state)
         with open(self.v2, "rb") as f:

@@ -1874,16 +1874,21 @@ static void report_in_url_mode_says_0_at_once_without_a_connection(void **state)
 	assert_int_equal(srv.nconns, 0);
 }
 
-static void report_runs_before_the_first_check(void **state)
+static void report_is_the_check_in_and_keeps_the_result_a_period(void **state)
 {
 	(void)state;
 	at_ok("AT+UPGRADE=\"KEY\",\"k\"");
+	at_ok("AT+UPGRADE=\"PERIOD\",3600");
+	mod.status = (struct fota_status){ .state = 2, .http = 200 };
 	serve_refusal(409, 27);
 	fota_agent_report(&agent);
-	run_for(FOTA_BOOT_CHECK_DELAY_MS + 1000);
-	assert_int_equal(srv.nconns, 2); /* the report at once, the check after its delay */
+	run_for(3599ull * 1000);
+	assert_int_equal(srv.nconns, 1); /* the report at once; no check for a period */
 	assert_true(srv.conns[0].opened_at < T0 + 100);
 	assert_int_equal(count(term, "+UPGRADEVER: 1"), 1);
+	assert_status("+UPGRADE: 2,0,200,0"); /* the upgrade's result, still */
+	run_for(2000);
+	assert_int_equal(srv.nconns, 2);
 }
 
 /* ======================================================================================= */
@@ -1984,7 +1989,7 @@ int main(void)
 		T(report_in_key_mode_carries_the_running_version_and_says_1),
 		T(report_to_an_unreachable_server_says_0),
 		T(report_in_url_mode_says_0_at_once_without_a_connection),
-		T(report_runs_before_the_first_check),
+		T(report_is_the_check_in_and_keeps_the_result_a_period),
 		T(empty_key_mode_check_costs_under_400_bytes_on_the_wire),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
