@@ -208,8 +208,8 @@ static void net_fail(struct fota_agent *a, int err)
 	a->staging = false;
 	/* A try that brought image bytes starts the count again, so a link that keeps
 	 * dropping still gets the image through; the drops of one attempt stay bounded. */
-	if (a->got > a->from && ++a->drops < FOTA_DL_DROPS_MAX)
-		a->tries = 0;
+	if (a->live && a->got > a->from && ++a->drops < FOTA_DL_DROPS_MAX)
+		a->tries = 0; /* (header bytes held before the stage opened are not progress) */
 	if (a->job == JOB_CHECK && retry && ++a->tries < FOTA_DL_TRIES) {
 		a->step = WAIT;
 		a->deadline = a->now + ((uint64_t)FOTA_DL_BACKOFF_MS << (a->tries - 1));
@@ -549,6 +549,10 @@ static void open_conn(struct fota_agent *a)
 	a->from = 0;
 	if (a->job == JOB_CHECK && a->live) {
 		a->from = a->got; /* the stage in RAM goes on where it stopped */
+		if (a->from == a->dl_total) {
+			staged(a); /* every byte came; only the answer's end was missing */
+			return;
+		}
 	} else if (a->job == JOB_CHECK && a->resume) {
 		uint32_t from = 0;
 
