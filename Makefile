@@ -39,6 +39,10 @@ FOTAD_SRC := $(wildcard src/fotad/*.c)
 TOOL_SRC := $(wildcard src/tool/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_HELPERS := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
+# fota-server (C11): its objects, less main.o for its unit tests (tests/server, cmocka).
+SERVER_SRC := $(wildcard src/server/*.c)
+SERVER_TEST_SRC := $(wildcard tests/server/test_server_*.c)
+SERVER_LIBS := -lmicrohttpd -lsqlite3 -ljansson -lmbedcrypto
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 PORT_OBJ := $(PORT_SRC:%.c=$(BUILD)/obj/%.o)
@@ -46,15 +50,18 @@ FOTAD_OBJ := $(FOTAD_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_LIB_OBJ := $(filter-out %/main.o,$(SERVER_OBJ))
+SERVER_TEST_BIN := $(SERVER_TEST_SRC:tests/server/%.c=$(BUILD)/tests/%)
 
 LIBFOTA := $(BUILD)/lib/libfota.a
 LIBPORT := $(BUILD)/lib/libfota-posix.a
 
 .PHONY: all lib unit test check demo size cortex-m deps clean help
 .SECONDARY:
-all: lib $(BUILD)/bin/fotad $(BUILD)/bin/fota
+all: lib $(BUILD)/bin/fotad $(BUILD)/bin/fota $(BUILD)/bin/fota-server
 lib: $(LIBFOTA) $(LIBPORT)
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(SERVER_TEST_BIN)
 
 $(BUILD)/obj/src/core/%.o: src/core/%.c
 	@mkdir -p $(@D)
@@ -91,6 +98,19 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(HELPER_OBJ) $(LIBPORT) $(LIBFOTA
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+# fota-server: the upgrade server (docs/server.md); libfota-posix for SHA-256 (mbedTLS).
+$(BUILD)/bin/fota-server: $(SERVER_OBJ) $(LIBPORT) $(LIBFOTA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(SERVER_LIBS) -o $@
+
+$(BUILD)/obj/tests/server/%.o: CPPFLAGS += -Isrc/server
+$(BUILD)/tests/test_server_%: $(BUILD)/obj/tests/server/test_server_%.o $(SERVER_LIB_OBJ) \
+		$(LIBPORT) $(LIBFOTA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(SERVER_LIBS) -lcmocka -o $@
 
 # --- the README's commands ---------------------------------------------------------
 deps:
@@ -138,7 +158,7 @@ clean:
 	rm -rf build
 
 help:
-	@echo "make          build libfota, the POSIX port and build/bin/fotad"
+	@echo "make          build libfota, the POSIX port, fotad, fota and fota-server"
 	@echo "make test     install what is missing, build, run every test (plain and ASan+UBSan)"
 	@echo "make demo     install what is missing, build, run the demo"
 	@echo "make size     text/data/bss per core module for Cortex-M4 (-Os)"

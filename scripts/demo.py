@@ -1,44 +1,214 @@
-"""The demo: boots an emulated module (fotad) on a pseudo-terminal and drives it with a
-real serial client (pyserial), printing the session as a host engineer would see it."""
+"""The demo (`make demo`): the whole story on this machine, unattended, on 127.0.0.1 only.
+
+fota-server starts on a temporary folder with a random admin token; a project is created
+and firmware 2 uploaded through the admin API; an emulated module (fotad) boots on firmware
+1 with its AT port on a pseudo-terminal, and a real serial client (pyserial) gives it the
+project's key and runs AT+UPGRADE. Every line is printed as it comes (-> what the host
+sends, <- what the module says; long runs of progress lines are shortened), then the
+module's new version, its AT+UPGRADE? and the server's statistics. Everything is stopped
+and removed at the end, also on failure or Ctrl-C."""
 import os
+import re
 import shutil
 import sys
 import tempfile
+import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 from fotalib import Fotad  # noqa: E402
+from serverlib import FotaServer, pack, query  # noqa: E402
+
+NAME = "AirM2M_780E_LTE_AT"
+V1 = "AirM2M_780E_V1121_LTE_AT"
+V2 = "AirM2M_780E_V1147_LTE_AT"
+IMEI = "864000000000008"
+PAYLOAD = 256 * 1024      # bytes of firmware in each image
+MILESTONES = {0, 25, 50, 75, 100}
+TIMEOUT = 40              # seconds for the whole upgrade, at most
+
+try:
+    sys.stdout.reconfigure(encoding="utf-8", line_buffering=True)
+except (AttributeError, ValueError):
+    pass
 
 
-def show(m, line):
-    print("-> " + line)
-    for text in m.at(line).split("\r\n"):
-        if text:
-            print("<- " + text)
+def say(text=""):
+    print(text, flush=True)
+
+
+def step(text):
+    say("\n== " + text)
+
+
+class Session:
+    """Prints an AT session as it goes: -> sent, <- received, progress runs shortened."""
+
+    def __init__(self, module):
+        self.m = module
+        self.buf = b""
+        self.skipping = False
+
+    def show(self, line):
+        """One received line; +UPGRADEIND/+UPGRADEDL progress only at the milestones."""
+        if not line:
+            return
+        p = re.fullmatch(r"\+UPGRADE(IND|DL): (\d+)", line)
+        if p and int(p.group(2)) not in MILESTONES:
+            if not self.skipping:
+                say("<- …")
+                self.skipping = True
+            return
+        self.skipping = False
+        say("<- " + line)
+
+    def lines(self, timeout):
+        """Yields each line from the module as it arrives, until timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while b"\r\n" in self.buf:
+                line, self.buf = self.buf.split(b"\r\n", 1)
+                yield line.decode("latin-1")
+            self.buf += self.m.port.read(4096)
+        raise TimeoutError("the module said nothing more for %d s" % timeout)
+
+    def at(self, command, timeout=5):
+        """Sends a command; prints what comes up to its final result code; returns it."""
+        say("-> " + command)
+        self.m.send(command + "\r")
+        answer = []
+        for line in self.lines(timeout):
+            if line.rstrip("\r") == command:
+                continue  # the echo (on again after the upgrade's reboots: ATE0 is not saved)
+            self.show(line)
+            answer.append(line)
+            if line in ("OK", "ERROR") or line.startswith("+CME ERROR"):
+                return answer
+        return answer
+
+    def until(self, pattern, timeout):
+        """Prints lines as they come until one matches pattern; returns that match."""
+        for line in self.lines(timeout):
+            self.show(line)
+            m = re.fullmatch(pattern, line)
+            if m:
+                return m
+
+
+def admin(srv, method, path, body=None, raw=None, ctype="application/json"):
+    r = srv.admin(method, path, body=body, raw=raw, ctype=ctype)
+    if r.status >= 300:
+        raise RuntimeError("%s %s: %d %s" % (method, path, r.status, r.body[:300]))
+    return r.json() if r.body else None
 
 
 def main():
+    t0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="openfota-demo-")
-    state = os.path.join(tmp, "module")
+    srv = None
+    module = None
+    ok = False
     try:
-        print("== boot a new module (state in %s)" % state)
-        m = Fotad(state, "--imei", "864000000000008").start()
-        print("   (%s)" % m.log.decode().strip().splitlines()[-1])
-        for line in ("ATE0", "ATI", "AT+CGSN", "AT+CMEE=2", "AT+UPGRADE=?",
-                     'AT+UPGRADE="KEY"', 'AT+UPGRADE="KEY","a1b2c3d4e5f6"',
-                     'AT+UPGRADE="AUTO",0', 'AT+UPGRADE="PERIOD",59',
-                     'AT+UPGRADE="PERIOD",3600,1', 'AT+UPGRADE="URL","ftp://x/fw.bin"',
-                     "AT+UPGRADE?"):
-            show(m, line)
-        print("== power cut (kill -9) and boot again: saved values stay, unsaved ones go")
-        m.stop(9)
-        m = Fotad(state).start()
-        for line in ("ATE0", 'AT+UPGRADE="KEY"', 'AT+UPGRADE="AUTO"', 'AT+UPGRADE="PERIOD"'):
-            show(m, line)
-        m.stop()
-        print("== done")
+        say("openfota demo: an emulated module upgrades itself from fota-server, on 127.0.0.1")
+
+        step("1. the server")
+        srv = FotaServer(data=os.path.join(tmp, "server"))
+        srv.start()
+        say("   fota-server --listen 127.0.0.1:%d --data %s --admin-token %s…" % (
+            srv.port, srv.data, srv.token[:6]))
+        say("   (a random admin token; GET /healthz -> 200 ok)")
+
+        step("2. a project, through the admin API")
+        project = admin(srv, "POST", "/projects", {"name": "demo"})
+        key = project["key"]
+        say('   POST /api/v1/projects {"name":"demo"} -> 201')
+        say("   project key (the module's KEY): %s" % key)
+
+        step("3. two firmware images, made by fota pack")
+        v1 = os.path.join(tmp, "v1.fota")
+        v2 = os.path.join(tmp, "v2.fota")
+        for path, version in ((v1, V1), (v2, V2)):
+            pack(path, version, PAYLOAD, name=NAME)
+            say("   fota pack --name %s --version %s -> %s (%d bytes)" % (
+                NAME, version, os.path.basename(path), os.path.getsize(path)))
+
+        step("4. upload firmware 2 to the project")
+        with open(v2, "rb") as f:
+            fw = admin(srv, "POST", "/projects/%s/firmware?%s" % (
+                key, query(name=NAME, version=V2)), raw=f.read(),
+                ctype="application/octet-stream")
+        say("   POST /api/v1/projects/%s/firmware?name=%s&version=%s -> 201" % (
+            key[:8] + "…", NAME, V2))
+        say("   firmware #%d: %s, %d bytes, sha256 %s…, enabled %s, all devices %s" % (
+            fw["id"], fw["version"], fw["size"], fw["sha256"][:16],
+            str(fw["enabled"]).lower(), str(fw["all_devices"]).lower()))
+
+        step("5. an emulated module on firmware 1, its AT port on a pty (pyserial)")
+        state = os.path.join(tmp, "module")
+        module = Fotad(state, "--imei", IMEI, "--factory", v1, "--server", srv.url,
+                       at=os.path.join(tmp, "ttyAT"))
+        module.start()
+        say("   fotad --state %s --factory v1.fota --server %s --at pty:%s" % (
+            state, srv.url, module.link))
+        s = Session(module)
+        s.at("ATE0")
+        s.at("AT+CGSN")
+        s.at("AT+CGMR")
+        s.at('AT+UPGRADE="KEY","%s"' % key)
+        s.at("AT+UPGRADE")
+        end = s.until(r"\+UPGRADEIND: (100|-\d+)", TIMEOUT)
+        if end.group(1) != "100":
+            s.at("AT+UPGRADE?")
+            raise RuntimeError("the download failed (+UPGRADEIND: %s)" % end.group(1))
+        s.until(r'\+UPGRADEVER: "[^"]*"', TIMEOUT)
+        reported = s.until(r"\+UPGRADEVER: (\d)", TIMEOUT)
+        answer = s.at("AT+CGMR")
+        version = next((x for x in answer if x and not x.startswith(("OK", "+"))), None)
+        status = s.at("AT+UPGRADE?")
+
+        step("6. the server's statistics: GET /api/v1/projects/%s…/stats" % key[:8])
+        stats = admin(srv, "GET", "/projects/%s/stats" % key)
+        say("   %-4s %-26s %8s %10s %9s" % ("id", "version", "started", "completed",
+                                            "upgraded"))
+        for st in stats:
+            say("   %-4s %-26s %8d %10d %9d" % (
+                "#%d" % st["firmware_id"], st["version"], st["downloads_started"],
+                st["downloads_completed"], st["devices_upgraded"]))
+        for d in admin(srv, "GET", "/projects/%s/devices" % key):
+            say("   device %s: %s, %s, banned %s" % (d["imei"], d["version"], d["state"],
+                                                       str(d["banned"]).lower()))
+        say("   the server's access log, device API:")
+        for line in srv.log().splitlines():
+            if "/api/site/" in line:
+                say("   " + re.sub(r"project_key=[0-9a-f]+", "project_key=" + key[:8] + "…",
+                                   line))
+
+        ok = (version == V2 and reported.group(1) == "1" and
+              "+UPGRADE: 2,0,200,0" in status and
+              any(st["version"] == V2 and st["devices_upgraded"] == 1 for st in stats))
+        if not ok:
+            say("\n!! the upgrade did not go as expected (version %r, report %s, %r)" % (
+                version, reported.group(1), status))
+    except Exception as e:  # show what happened, then clean up
+        say("\n!! demo failed: %s: %s" % (type(e).__name__, e))
+        if srv is not None:
+            say("-- fota-server's log (end):\n" + srv.log()[-1500:])
+        if module is not None:
+            module._read_log()
+            say("-- fotad's log (end):\n" + module.log.decode("latin-1")[-1500:])
     finally:
+        if module is not None:
+            try:
+                module.stop()
+            except Exception:
+                module.proc.kill()
+        if srv is not None:
+            srv.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+    step("%s in %.1f s; fotad and fota-server stopped, %s removed" % (
+        "done" if ok else "FAILED", time.monotonic() - t0, tmp))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
