@@ -160,9 +160,9 @@ clean:
 help:
 	@echo "make          build libfota, the POSIX port, fotad, fota and fota-server"
 	@echo "make test     install what is missing, build, run every test (plain and ASan+UBSan)"
-	@echo "make demo     install what is missing, build, run the demo"
-	@echo "make size     text/data/bss per core module for Cortex-M4 (-Os)"
-	@echo "make bench    download speed of fotad next to curl (bench/README.md)"
+	@echo "make demo     install what is missing, build, show a whole upgrade (server + module)"
+	@echo "make size     flash per core module and RAM of its structures for Cortex-M4 (-Os)"
+	@echo "make bench    benchmarks beside their peers: curl, nginx (bench/README.md)"
 	@echo "make clean    remove build/"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
