@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,20 +34,43 @@ static const struct refusal {
 	{ FOTA_CODE_LATEST, 409, FOTA_CHECK_LATEST, "已是最新版本" },
 };
 
+/* The refusals' bodies, written once: {"code":N,"msg":"\uXXXX..."}. */
+static char refusal_body[FOTA_ARRAY_SIZE(refusals)][200];
+static size_t refusal_len[FOTA_ARRAY_SIZE(refusals)];
+static pthread_once_t refusal_once = PTHREAD_ONCE_INIT;
+
+static void refusal_bodies(void)
+{
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(refusals); i++) {
+		char msg[160];
+		int n;
+
+		if (fota_srv_json_ascii(msg, sizeof(msg), refusals[i].msg) < 0)
+			snprintf(msg, sizeof(msg), "\"\"");
+		n = snprintf(refusal_body[i], sizeof(refusal_body[i]), "{\"code\":%d,\"msg\":%s}",
+			     refusals[i].code, msg);
+		refusal_len[i] = n > 0 ? (size_t)n : 0;
+	}
+}
+
 static void refuse(struct fota_srv_req *r, int code)
 {
-	const struct refusal *f = &refusals[0];
-	char msg[160], body[200];
-	int n;
+	struct MHD_Response *resp;
+	size_t i, f = 0;
 
-	for (size_t i = 0; i < FOTA_ARRAY_SIZE(refusals); i++)
+	for (i = 0; i < FOTA_ARRAY_SIZE(refusals); i++)
 		if (refusals[i].code == code)
-			f = &refusals[i];
-	fota_srv_metrics_add(&r->srv->metrics.checks[f->metric]);
-	if (fota_srv_json_ascii(msg, sizeof(msg), f->msg) < 0)
-		snprintf(msg, sizeof(msg), "\"\"");
-	n = snprintf(body, sizeof(body), "{\"code\":%d,\"msg\":%s}", f->code, msg);
-	fota_srv_reply(r, f->status, "application/json", body, (size_t)n);
+			f = i;
+	pthread_once(&refusal_once, refusal_bodies);
+	fota_srv_metrics_add(&r->srv->metrics.checks[refusals[f].metric]);
+	if (r->replied)
+		return;
+	/* The body is static: MHD sends it from where it is, without a copy. */
+	resp = MHD_create_response_from_buffer(refusal_len[f], refusal_body[f],
+					       MHD_RESPMEM_PERSISTENT);
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	fota_srv_reply_response(r, refusals[f].status, resp, refusal_len[f]);
 }
 
 static void server_error(struct fota_srv_req *r, int err)
@@ -141,6 +165,22 @@ static void serve(struct fota_srv_req *r, struct fota_store *s, const char *devi
 	}
 }
 
+/* The check changed nothing but the device's last_seen: written with the next batch, or
+ * now when the batch is full. */
+static void seen(struct fota_srv *srv, struct fota_store *s, const char *device, int64_t now)
+{
+	struct fota_seen one;
+	int err;
+
+	if (fota_srv_seen_add(srv, device, now) == FOTA_OK)
+		return;
+	snprintf(one.device, sizeof(one.device), "%s", device);
+	one.at = now;
+	err = s->ops->seen(s, &one, 1);
+	if (err)
+		fota_srv_log("last_seen of %s not recorded: %s", device, fota_strerror(err));
+}
+
 void fota_srv_device(struct fota_srv_req *r, const char *q, size_t qlen)
 {
 	static const char *const id_params[] = { "imei", "mac", "uid" };
@@ -169,6 +209,7 @@ void fota_srv_device(struct fota_srv_req *r, const char *q, size_t qlen)
 	rq.firmware_name = fota_srv_query_get(&query, "firmware_name");
 	rq.device = id;
 	rq.now = (int64_t)time(NULL);
+	rq.seen_later = r->srv->seen.started;
 	if (!rq.project_key || !fota_srv_key_valid(rq.project_key)) {
 		refuse(r, FOTA_CODE_PROJECT); /* no project has such a key */
 		return;
@@ -188,6 +229,8 @@ void fota_srv_device(struct fota_srv_req *r, const char *q, size_t qlen)
 		server_error(r, err);
 		goto out;
 	}
+	if (res.seen)
+		seen(r->srv, s, id, rq.now);
 	if (res.upgraded)
 		fota_srv_metrics_add(&r->srv->metrics.upgrades);
 	if (res.code != FOTA_CODE_OFFER)

@@ -682,7 +682,8 @@ int fota_srv_init(struct fota_srv *srv)
 	atomic_init(&srv->active, 0);
 	atomic_init(&srv->draining, false);
 	if (pthread_mutex_init(&srv->pool_lock, NULL) || pthread_mutex_init(&srv->files_lock, NULL) ||
-	    pthread_mutex_init(&srv->conn_lock, NULL) || pthread_cond_init(&srv->reaper_cv, NULL))
+	    pthread_mutex_init(&srv->conn_lock, NULL) || pthread_cond_init(&srv->reaper_cv, NULL) ||
+	    fota_srv_seen_init(&srv->seen))
 		return FOTA_ERR_NOMEM;
 	return FOTA_OK;
 }
@@ -694,6 +695,7 @@ void fota_srv_free(struct fota_srv *srv)
 	free(srv->pool);
 	srv->pool = NULL;
 	srv->pool_n = srv->pool_cap = 0;
+	fota_srv_seen_free(&srv->seen);
 	pthread_cond_destroy(&srv->reaper_cv);
 	pthread_mutex_destroy(&srv->conn_lock);
 	pthread_mutex_destroy(&srv->files_lock);
@@ -743,6 +745,11 @@ int fota_srv_start(struct fota_srv *srv)
 
 	if (fd < 0)
 		return FOTA_ERR_IO;
+	if (fota_srv_seen_start(srv)) {
+		fota_srv_log("cannot start the last_seen writer");
+		close(fd);
+		return FOTA_ERR_IO;
+	}
 	if (ipv6)
 		flags |= MHD_USE_IPv6;
 	srv->mhd = MHD_start_daemon(
@@ -795,6 +802,7 @@ void fota_srv_stop(struct fota_srv *srv)
 		MHD_stop_daemon(srv->mhd); /* closes the listening socket unless quiesced */
 		srv->mhd = NULL;
 	}
+	fota_srv_seen_stop(srv); /* after the workers: no more checks */
 	if (srv->reaper_started) {
 		pthread_mutex_lock(&srv->conn_lock);
 		srv->reaper_run = false;

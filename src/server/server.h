@@ -43,6 +43,8 @@
 #define FOTA_SRV_DISCARD_MIN (1u << 20) /* a body refused is read and dropped up to twice
 					 * --max-firmware plus this, then the connection
 					 * is closed */
+#define FOTA_SRV_SEEN_MAX 8192         /* devices whose last_seen waits to be written */
+#define FOTA_SRV_SEEN_MS 10             /* ... in a batch this many ms after the first */
 
 /* One TCP connection, as the slow-client reaper sees it (http.c). Guarded by conn_lock. */
 struct fota_srv_conn {
@@ -56,6 +58,19 @@ struct fota_srv_conn {
 };
 
 struct fota_srv_upload;
+
+/* The devices' last_seen waiting to be written in a batch (seen.c). */
+struct fota_srv_seen {
+	pthread_mutex_t lock;    /* guards the rest but started and thread */
+	pthread_cond_t cv;       /* the writer waits here */
+	struct fota_seen *v;     /* waiting: n of FOTA_SRV_SEEN_MAX */
+	struct fota_seen *out;   /* the batch being written (the writer's) */
+	uint32_t *slot;          /* 2 * FOTA_SRV_SEEN_MAX: index + 1 in v by device id */
+	size_t n;
+	bool run;                /* taking more */
+	bool started;            /* the writer runs (set before the workers, cleared after) */
+	pthread_t thread;
+};
 
 /* The server: configuration (set by main before fota_srv_start, then read-only) and the
  * state the workers share. */
@@ -86,6 +101,8 @@ struct fota_srv {
 	size_t pool_n, pool_cap;
 
 	pthread_mutex_t files_lock;      /* orders "rename + insert" against "delete + unlink" */
+
+	struct fota_srv_seen seen;       /* last_seen written in batches (seen.c) */
 
 	pthread_mutex_t conn_lock;       /* guards conns, each conn's fields, reaper_run */
 	pthread_cond_t reaper_cv;
@@ -211,6 +228,26 @@ void fota_srv_device(struct fota_srv_req *r, const char *q, size_t qlen);
 /* fota_srv_device_done: the request r is over; completed tells whether all of its response
  * was sent. Counts a completed download. */
 void fota_srv_device_done(struct fota_srv_req *r, bool completed);
+
+/* ---- seen.c ------------------------------------------------------------------------------ */
+
+/* fota_srv_seen_init: makes the lock and condition of q, empty (fota_srv_init calls it);
+ * fota_srv_seen_free undoes it and frees the batches. Returns FOTA_OK or FOTA_ERR_NOMEM. */
+int fota_srv_seen_init(struct fota_srv_seen *q);
+void fota_srv_seen_free(struct fota_srv_seen *q);
+
+/* fota_srv_seen_start: starts the thread that writes the devices' last_seen in batches.
+ * Returns FOTA_OK or FOTA_ERR_NOMEM. */
+int fota_srv_seen_start(struct fota_srv *srv);
+
+/* fota_srv_seen_add: device (a valid id) was seen at at: written with the next batch.
+ * Returns FOTA_OK, or FOTA_ERR_BUSY when the batch is full or the writer stopped: the
+ * caller then writes it itself. */
+int fota_srv_seen_add(struct fota_srv *srv, const char *device, int64_t at);
+
+/* fota_srv_seen_stop: writes what waits and stops the thread (after the workers). Safe
+ * when it never started. */
+void fota_srv_seen_stop(struct fota_srv *srv);
 
 /* ---- admin.c ----------------------------------------------------------------------------- */
 

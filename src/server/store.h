@@ -32,6 +32,8 @@
 #define FOTA_STORE_SHA_HEX 64         /* a SHA-256 in hex */
 #define FOTA_STORE_GUARD_STARTS 6     /* loop guard: more starts than this ... */
 #define FOTA_STORE_GUARD_WINDOW 86400 /* ... within this many seconds ban the device */
+#define FOTA_STORE_SEEN_GRANULARITY 60 /* seconds: a device's last_seen is rewritten when
+					* it is this old (or anything else changed) */
 
 /* The vendor's answer codes of the device API (docs/server-api.md, decision table). */
 enum fota_code {
@@ -94,12 +96,22 @@ struct fota_check_req {
 	const char *firmware_name;
 	const char *version;       /* at most FOTA_STORE_DEVVER_MAX bytes */
 	int64_t now;
+	bool seen_later;           /* a last_seen that alone is due is left to the caller
+				    * (res.seen), who records it with the seen operation */
 };
 
 struct fota_check_res {
 	int code;                /* enum fota_code */
 	struct fota_firmware fw; /* the image offered, when code is FOTA_CODE_OFFER */
 	bool upgraded;           /* this check counted an upgrade (of the last offer) */
+	bool seen;               /* (seen_later) nothing was written, but the device's
+				  * last_seen is due: the caller records now with seen() */
+};
+
+/* A device's last check, for the seen operation. */
+struct fota_seen {
+	char device[FOTA_STORE_ID_MAX + 1];
+	int64_t at;
 };
 
 /* Callbacks of the listing functions: called once per row with a structure that lives for
@@ -181,9 +193,12 @@ struct fota_store_ops {
 	/* check: the decision for one device request, in one transaction: unknown project
 	 * (25), bound elsewhere (17; a new device is bound here), no firmware of the name
 	 * (26), banned (40), nothing newer that targets it (27), else the newest image that
-	 * does (see fota_pick). It records the device's version, time and state, and counts
-	 * an upgrade when the device reports the version it was last offered. FOTA_OK means
-	 * res holds the answer, whatever its code. */
+	 * does (see fota_pick). It records the device's version, state and offer, and counts
+	 * an upgrade when the device reports the version it was last offered; its last_seen
+	 * is rewritten when something else changed or it is FOTA_STORE_SEEN_GRANULARITY
+	 * seconds old, so a check that changes nothing writes nothing (and with
+	 * rq->seen_later, a check that only makes last_seen due sets res->seen instead of
+	 * writing it). FOTA_OK means res holds the answer, whatever its code. */
 	int (*check)(struct fota_store *s, const struct fota_check_req *rq,
 		     struct fota_check_res *res);
 	/* download_start: counts a download start of firmware fw_id by device, forgets its
@@ -193,6 +208,13 @@ struct fota_store_ops {
 			      bool *banned);
 	/* download_done: counts a completed download of firmware fw_id. */
 	int (*download_done)(struct fota_store *s, int64_t fw_id);
+	/* seen: sets the last_seen of the n devices at v to their time, in one transaction;
+	 * a time older than the one recorded is ignored (unless by
+	 * FOTA_STORE_SEEN_GRANULARITY or more: a clock that went back), a device no longer
+	 * there skipped.
+	 * (The server records the checks that changed nothing else this way, a batch every
+	 * few milliseconds, off the request path.) */
+	int (*seen)(struct fota_store *s, const struct fota_seen *v, size_t n);
 	/* sha_used: *used tells whether any firmware row names the file sha256. */
 	int (*sha_used)(struct fota_store *s, const char *sha256, bool *used);
 };

@@ -113,6 +113,7 @@ enum stmt_id {
 	Q_STAT_COMPLETED,
 	Q_STAT_UPGRADED,
 	Q_STATS_LIST,
+	Q_DEV_SEEN,
 	Q_COUNT
 };
 
@@ -146,8 +147,8 @@ static const char *const sql[Q_COUNT] = {
 	[Q_DEV_LIST] = "SELECT device, version, last_seen, state, banned FROM devices"
 		       " WHERE project_id = ?1 ORDER BY device",
 	[Q_DEV_FIND] = "SELECT d.id, d.project_id, d.state, d.banned, d.offered_id, f.version,"
-		       " d.version FROM devices d LEFT JOIN firmware f ON f.id = d.offered_id"
-		       " WHERE d.device = ?1",
+		       " d.version, d.last_seen FROM devices d LEFT JOIN firmware f"
+		       " ON f.id = d.offered_id WHERE d.device = ?1",
 	[Q_DEV_INSERT] = "INSERT INTO devices (device, project_id, version, last_seen, state,"
 			 " created) VALUES (?1, ?2, ?3, ?4, 'checked', ?4)",
 	[Q_DEV_UPDATE] = "UPDATE devices SET version = ?2, last_seen = ?3, state = ?4,"
@@ -173,6 +174,8 @@ static const char *const sql[Q_COUNT] = {
 			 " coalesce(s.downloads_completed, 0), coalesce(s.devices_upgraded, 0)"
 			 " FROM firmware f LEFT JOIN firmware_stats s ON s.firmware_id = f.id"
 			 " WHERE f.project_id = ?1 ORDER BY f.id",
+	[Q_DEV_SEEN] = "UPDATE devices SET last_seen = ?2 WHERE device = ?1"
+		       " AND (last_seen < ?2 OR last_seen - ?2 >= ?3)",
 };
 
 struct sqlite_store {
@@ -431,14 +434,24 @@ static void sq_close(struct fota_store *s)
 	free(q);
 }
 
+/* Before SQLite's first use in the process: no memory statistics, whose global mutex
+ * every allocation of every connection would take. (A process that used SQLite before
+ * keeps its settings: sqlite3_config then refuses, harmlessly.) */
+static void configure_once(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(const char *where, struct fota_store **out)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sqlite_store *q;
 	int rc, err;
 
 	*out = NULL;
 	if (!where || !*where)
 		return FOTA_ERR_INVAL;
+	pthread_once(&once, configure_once);
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return FOTA_ERR_NOMEM;
@@ -961,6 +974,7 @@ struct dev_row {
 	int64_t offered_id;  /* 0: none */
 	char offered_version[FOTA_IMAGE_VERSION_SIZE];
 	char version[FOTA_STORE_DEVVER_MAX + 1];
+	int64_t last_seen;
 };
 
 /* The device's row into *d; FOTA_ERR_NOENT when the device is new. */
@@ -987,6 +1001,7 @@ static int dev_find(struct sqlite_store *q, const char *device, struct dev_row *
 	d->offered_id = sqlite3_column_int64(st, 4);
 	copy_col(d->offered_version, sizeof(d->offered_version), st, 5);
 	copy_col(d->version, sizeof(d->version), st, 6);
+	d->last_seen = sqlite3_column_int64(st, 7);
 	sqlite3_reset(st);
 	return FOTA_OK;
 }
@@ -1169,55 +1184,71 @@ static int decide(struct sqlite_store *q, const struct fota_check_req *rq, int64
 	return fw_read(q, pid, id, &res->fw);
 }
 
-static int sq_check(struct fota_store *s, const struct fota_check_req *rq, struct fota_check_res *res)
+/* Whether a device's last_seen of seen is to be rewritten at now: it has the granularity
+ * FOTA_STORE_SEEN_GRANULARITY (a clock that went back that far rewrites it too). */
+static bool seen_stale(int64_t seen, int64_t now)
 {
-	struct sqlite_store *q = to_sq(s);
-	const char *version = rq->version ? rq->version : "";
-	struct fota_check_req r = *rq;
+	return now - seen >= FOTA_STORE_SEEN_GRANULARITY ||
+	       seen - now >= FOTA_STORE_SEEN_GRANULARITY;
+}
+
+/* The decision for rq (version and firmware_name not NULL) in the transaction open on q.
+ * Read-only (write false): when the check has something to record (a new binding, an
+ * upgrade to count, another version, state or offer, a stale last_seen) it stops with
+ * *need_write set and res undefined: the caller runs it again in a write transaction.
+ * Write: records what changed. */
+static int check_in(struct sqlite_store *q, const struct fota_check_req *rq, bool write,
+		    struct fota_check_res *res, bool *need_write)
+{
 	struct dev_row d;
-	int64_t pid = 0;
+	int64_t pid = 0, prev_offered;
 	int err, prev_state;
 	bool version_same;
 
-	memset(res, 0, sizeof(*res));
-	r.version = version;
-	r.firmware_name = rq->firmware_name ? rq->firmware_name : "";
-	if (!rq->device || !rq->project_key)
-		return FOTA_ERR_INVAL;
-	err = begin(q, true);
-	if (err)
-		return err;
+	*need_write = false;
 	err = project_id(q, rq->project_key, &pid);
 	if (err == FOTA_ERR_NOENT) {
 		res->code = FOTA_CODE_PROJECT;
-		err = FOTA_OK;
-		goto out;
+		return FOTA_OK;
 	}
 	if (err)
-		goto out;
+		return err;
 	err = dev_find(q, rq->device, &d);
-	if (err == FOTA_ERR_NOENT)
-		err = dev_insert(q, &r, pid, &d); /* bound to the project of its first request */
+	if (err == FOTA_ERR_NOENT) {
+		if (!write) {
+			*need_write = true; /* bound to the project of its first request */
+			return FOTA_OK;
+		}
+		err = dev_insert(q, rq, pid, &d);
+		if (err)
+			return err;
+		d.last_seen = rq->now;
+	}
 	if (err)
-		goto out;
+		return err;
 	if (d.project_id != pid) {
 		res->code = FOTA_CODE_PERMISSION;
-		goto out; /* another project's device: left as it is */
+		return FOTA_OK; /* another project's device: left as it is */
 	}
 	prev_state = d.state;
-	version_same = !strcmp(d.version, version);
+	prev_offered = d.offered_id;
+	version_same = !strcmp(d.version, rq->version);
 	/* The upgrade report: the version last offered, counted once (the offer is
 	 * consumed). */
-	if (d.offered_id && fota_version_cmp(version, d.offered_version) == 0) {
+	if (d.offered_id && fota_version_cmp(rq->version, d.offered_version) == 0) {
+		if (!write) {
+			*need_write = true;
+			return FOTA_OK;
+		}
 		err = by_id(q, Q_STAT_UPGRADED, d.offered_id);
 		if (err)
-			goto out;
+			return err;
 		res->upgraded = true;
 		d.offered_id = 0;
 	}
-	err = decide(q, &r, pid, &d, res);
+	err = decide(q, rq, pid, &d, res);
 	if (err)
-		goto out;
+		return err;
 	if (res->code == FOTA_CODE_OFFER) {
 		d.state = FOTA_DEVICE_OFFERED;
 		d.offered_id = res->fw.id;
@@ -1226,9 +1257,51 @@ static int sq_check(struct fota_store *s, const struct fota_check_req *rq, struc
 	} else {
 		d.state = FOTA_DEVICE_CHECKED;
 	}
-	err = dev_update(q, &d, version, rq->now);
-out:
-	return end(q, err);
+	if (!res->upgraded && version_same && d.state == prev_state &&
+	    d.offered_id == prev_offered) {
+		if (!seen_stale(d.last_seen, rq->now))
+			return FOTA_OK; /* nothing to remember */
+		if (rq->seen_later) {
+			res->seen = true; /* the caller records it, batched */
+			return FOTA_OK;
+		}
+	}
+	if (!write) {
+		*need_write = true;
+		return FOTA_OK;
+	}
+	return dev_update(q, &d, rq->version, rq->now);
+}
+
+/* A check reads first, in a read transaction that never waits for the write lock (WAL:
+ * readers go on while a writer commits): the frequent check of a device that changed
+ * nothing ends there. Only a check with something to record runs again, from the start,
+ * in a write transaction: the decision is then taken on what the write lock protects, so
+ * two first requests of a device still bind it once and an upgrade is still counted
+ * once. */
+static int sq_check(struct fota_store *s, const struct fota_check_req *rq, struct fota_check_res *res)
+{
+	struct sqlite_store *q = to_sq(s);
+	struct fota_check_req r = *rq;
+	bool need_write = false;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	r.version = rq->version ? rq->version : "";
+	r.firmware_name = rq->firmware_name ? rq->firmware_name : "";
+	if (!rq->device || !rq->project_key)
+		return FOTA_ERR_INVAL;
+	err = begin(q, false);
+	if (err)
+		return err;
+	err = end(q, check_in(q, &r, false, res, &need_write));
+	if (err || !need_write)
+		return err;
+	memset(res, 0, sizeof(*res));
+	err = begin(q, true);
+	if (err)
+		return err;
+	return end(q, check_in(q, &r, true, res, &need_write));
 }
 
 static int sq_download_start(struct fota_store *s, const char *device, int64_t fw_id, int64_t now,
@@ -1299,6 +1372,33 @@ static int sq_download_done(struct fota_store *s, int64_t fw_id)
 	return end(q, by_id(q, Q_STAT_COMPLETED, fw_id));
 }
 
+static int sq_seen(struct fota_store *s, const struct fota_seen *v, size_t n)
+{
+	struct sqlite_store *q = to_sq(s);
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (!n)
+		return FOTA_OK;
+	err = begin(q, true);
+	if (err)
+		return err;
+	for (size_t i = 0; !err && i < n; i++) {
+		st = stmt(q, Q_DEV_SEEN);
+		if (!st) {
+			err = FOTA_ERR_IO;
+			break;
+		}
+		rc = bind_text(st, 1, v[i].device);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 2, v[i].at);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int(st, 3, FOTA_STORE_SEEN_GRANULARITY);
+		err = rc == SQLITE_OK ? run(q, st, "device seen") : db_err(q, rc, "bind");
+	}
+	return end(q, err);
+}
+
 static int sq_sha_used(struct fota_store *s, const char *sha256, bool *used)
 {
 	struct sqlite_store *q = to_sq(s);
@@ -1339,5 +1439,6 @@ const struct fota_store_ops fota_store_sqlite = {
 	.check = sq_check,
 	.download_start = sq_download_start,
 	.download_done = sq_download_done,
+	.seen = sq_seen,
 	.sha_used = sq_sha_used,
 };

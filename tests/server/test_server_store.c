@@ -545,6 +545,117 @@ static void devices_record_version_time_and_state(void **state)
 	assert_int_equal(device(s, KEY_A).state, FOTA_DEVICE_CHECKED);
 }
 
+static int64_t seen_of(struct fixture *f)
+{
+	return peek(f, "SELECT last_seen FROM devices WHERE device = '" IMEI "'");
+}
+
+/* A check that changes nothing writes nothing: last_seen has a granularity of
+ * FOTA_STORE_SEEN_GRANULARITY seconds; anything else that changes is written at once. */
+static void last_seen_has_a_granularity(void **state)
+{
+	struct fixture *f = *state;
+	struct fota_store *s = f->s;
+	const int64_t g = FOTA_STORE_SEEN_GRANULARITY;
+
+	project(s, KEY_A);
+	firmware(s, KEY_A, NAME, V1147, true, true, 'a');
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1147, T0, NULL, NULL), FOTA_CODE_LATEST);
+	assert_int_equal(seen_of(f), T0);
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1147, T0 + g - 1, NULL, NULL), FOTA_CODE_LATEST);
+	assert_int_equal(seen_of(f), T0);
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1147, T0 + g, NULL, NULL), FOTA_CODE_LATEST);
+	assert_int_equal(seen_of(f), T0 + g);
+	/* Another version: written at once, last_seen with it. */
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1200, T0 + g + 1, NULL, NULL), FOTA_CODE_LATEST);
+	assert_int_equal(seen_of(f), T0 + g + 1);
+	assert_int_equal(peek(f, "SELECT count(*) FROM devices WHERE version = '" V1200 "'"), 1);
+	/* An offer: written at once. */
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1121, T0 + g + 2, NULL, NULL), FOTA_CODE_OFFER);
+	assert_int_equal(seen_of(f), T0 + g + 2);
+	assert_int_equal(device(s, KEY_A).state, FOTA_DEVICE_OFFERED);
+	/* The same offer again: nothing new. */
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1121, T0 + g + 3, NULL, NULL), FOTA_CODE_OFFER);
+	assert_int_equal(seen_of(f), T0 + g + 2);
+	/* A clock that went back a granularity or more rewrites it. */
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1121, T0, NULL, NULL), FOTA_CODE_OFFER);
+	assert_int_equal(seen_of(f), T0);
+}
+
+/* With seen_later, a check that makes only last_seen due leaves it to the caller (res.seen),
+ * who records it with seen(); everything else is still written by the check. */
+static void last_seen_can_be_left_to_the_caller(void **state)
+{
+	struct fixture *f = *state;
+	struct fota_store *s = f->s;
+	const int64_t g = FOTA_STORE_SEEN_GRANULARITY;
+	struct fota_check_req rq = { .project_key = KEY_A, .device = IMEI, .firmware_name = NAME,
+				     .version = V1147, .now = T0, .seen_later = true };
+	struct fota_check_res res;
+	struct fota_seen v[3];
+
+	project(s, KEY_A);
+	firmware(s, KEY_A, NAME, V1147, true, true, 'a');
+	/* The binding is written by the check. */
+	assert_int_equal(s->ops->check(s, &rq, &res), FOTA_OK);
+	assert_int_equal(res.code, FOTA_CODE_LATEST);
+	assert_false(res.seen);
+	assert_int_equal(seen_of(f), T0);
+	rq.now = T0 + 1;
+	assert_int_equal(s->ops->check(s, &rq, &res), FOTA_OK);
+	assert_false(res.seen);
+	rq.now = T0 + g;
+	assert_int_equal(s->ops->check(s, &rq, &res), FOTA_OK);
+	assert_int_equal(res.code, FOTA_CODE_LATEST);
+	assert_true(res.seen);
+	assert_int_equal(seen_of(f), T0); /* not written */
+	/* seen: a batch; unknown devices skipped; a time older than the one kept ignored. */
+	memset(v, 0, sizeof(v));
+	snprintf(v[0].device, sizeof(v[0].device), "%s", IMEI);
+	v[0].at = T0 + g;
+	snprintf(v[1].device, sizeof(v[1].device), "%s", "000000000000000");
+	v[1].at = T0 + g;
+	snprintf(v[2].device, sizeof(v[2].device), "%s", IMEI);
+	v[2].at = T0 + g - 5;
+	assert_int_equal(s->ops->seen(s, v, 3), FOTA_OK);
+	assert_int_equal(seen_of(f), T0 + g);
+	assert_int_equal(peek(f, "SELECT count(*) FROM devices"), 1);
+	assert_int_equal(s->ops->seen(s, v, 0), FOTA_OK);
+	/* A clock gone back a granularity or more is followed. */
+	v[0].at = T0;
+	assert_int_equal(s->ops->seen(s, v, 1), FOTA_OK);
+	assert_int_equal(seen_of(f), T0);
+	/* Another version with seen_later: written by the check, last_seen with it. */
+	rq.version = V1200;
+	rq.now = T0 + 2 * g;
+	assert_int_equal(s->ops->check(s, &rq, &res), FOTA_OK);
+	assert_false(res.seen);
+	assert_int_equal(seen_of(f), T0 + 2 * g);
+	assert_string_equal(device(s, KEY_A).version, V1200);
+}
+
+/* A check that has nothing to write needs no write lock: it is answered while another
+ * connection holds the database's write transaction; one that must write waits for it. */
+static void checks_that_write_nothing_do_not_wait_for_writers(void **state)
+{
+	struct fixture *f = *state;
+	struct fota_store *s = f->s;
+	sqlite3 *db = NULL;
+
+	project(s, KEY_A);
+	firmware(s, KEY_A, NAME, V1147, true, true, 'a');
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1147, T0, NULL, NULL), FOTA_CODE_LATEST);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE projects SET name = 'x';", NULL,
+				      NULL, NULL), SQLITE_OK);
+	/* Read-only: answered at once (else the 5 s busy timeout, then BUSY). */
+	assert_int_equal(check_at(s, KEY_A, IMEI, V1147, T0 + 1, NULL, NULL), FOTA_CODE_LATEST);
+	assert_int_equal(check_at(s, KEY_B, IMEI, V1147, T0 + 1, NULL, NULL), FOTA_CODE_PROJECT);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(seen_of(f), T0);
+}
+
 static void the_loop_guard_counts_starts_over_24_hours(void **state)
 {
 	struct fota_store *s = store(state);
@@ -646,6 +757,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test(the_pick_alone),
 		cmocka_unit_test_setup_teardown(devices_record_version_time_and_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(last_seen_has_a_granularity, setup, teardown),
+		cmocka_unit_test_setup_teardown(last_seen_can_be_left_to_the_caller, setup, teardown),
+		cmocka_unit_test_setup_teardown(checks_that_write_nothing_do_not_wait_for_writers, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(the_loop_guard_counts_starts_over_24_hours, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(statistics_count_per_firmware, setup, teardown),
