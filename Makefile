@@ -135,6 +135,17 @@ bench: deps
 	@for b in bench/*.sh bench/*.py; do [ -x "$$b" ] || continue; \
 		echo "== $$b"; "$$b" $(BUILD) || exit 1; done
 
+# fuzz: every libFuzzer target of fuzz/ for FUZZ_SECONDS each (fuzz/README.md);
+# coverage: line coverage of the core by the unit tests (tests/coverage.sh).
+.PHONY: fuzz coverage
+fuzz:
+	@scripts/install-deps fuzz
+	@$(MAKE) --no-print-directory -f fuzz/Makefile run
+
+coverage:
+	@scripts/install-deps fuzz
+	@tests/coverage.sh
+
 # --- the portable core for Cortex-M4: builds with no OS headers; sizes per module ------
 CM4_FLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99 -pedantic $(CORE_WARN) -ffreestanding \
              -ffunction-sections -fdata-sections -fstack-usage
@@ -163,6 +174,7 @@ help:
 	@echo "make demo     install what is missing, build, show a whole upgrade (server + module)"
 	@echo "make size     flash per core module and RAM of its structures for Cortex-M4 (-Os)"
 	@echo "make bench    benchmarks beside their peers: curl, nginx (bench/README.md)"
+	@echo "make fuzz     every fuzz target for FUZZ_SECONDS; make coverage: the core, line by line"
 	@echo "make clean    remove build/"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
