@@ -289,3 +289,25 @@ def pack(path, version, payload, name="AirM2M_780E_LTE_AT", fota=None):
     os.unlink(path + ".bin")
     with open(path, "rb") as f:
         return f.read()
+
+
+def start_class_server(cls, prepare=None, **args):
+    """Starts cls.srv, a FotaServer(**args), for a test class whose temporary folder is
+    cls.tmp, then runs prepare(); on any failure stops it, removes cls.tmp and raises."""
+    cls.srv = FotaServer(**args)
+    try:
+        cls.srv.start()
+        if prepare:
+            prepare()
+    except Exception:
+        cls.srv.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        raise
+
+
+def stop_class_server(cls):
+    """Stops cls.srv, removes cls.tmp, and fails if the sanitizers reported anything."""
+    cls.srv.cleanup()
+    shutil.rmtree(cls.tmp, ignore_errors=True)
+    if cls.srv.sanitizer_errors():
+        raise AssertionError("sanitizer: %s" % "\n".join(cls.srv.sanitizer_errors()))

@@ -32,7 +32,8 @@ import time
 import unittest
 
 import serverlib
-from serverlib import FotaServer, pack, query, DEVICE_PATH
+from serverlib import (FotaServer, pack, query, start_class_server, stop_class_server,
+                       DEVICE_PATH)
 
 NAME = "AirM2M_780E_LTE_AT"
 OTHER = "Other_Product_AT"
@@ -75,20 +76,11 @@ class ServerCase(unittest.TestCase):
                                          ("other", V2, 10000, OTHER)):
             path = os.path.join(cls.tmp, tag + ".fota")
             cls.img[tag] = (path, pack(path, version, size, name=name))
-        cls.srv = FotaServer(**cls.server_args)
-        try:
-            cls.srv.start()
-        except Exception:
-            cls.srv.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
+        start_class_server(cls, **cls.server_args)
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if cls.srv.sanitizer_errors():
-            raise AssertionError("sanitizer: %s" % "\n".join(cls.srv.sanitizer_errors()))
+        stop_class_server(cls)
 
     # --- helpers -------------------------------------------------------------------
     def project(self, *uploads):

@@ -18,7 +18,6 @@ One server on 127.0.0.1 at a free port; every socket has a timeout; every loop a
 import json
 import os
 import re
-import shutil
 import socket
 import sys
 import tempfile
@@ -27,7 +26,8 @@ import time
 import unittest
 import urllib.parse
 
-from serverlib import FotaServer, pack, query, DEVICE_PATH
+from serverlib import (pack, query, start_class_server, stop_class_server,
+                       DEVICE_PATH)
 
 NAME = "AirM2M_780E_LTE_AT"
 V1 = "AirM2M_780E_V1121_LTE_AT"
@@ -49,24 +49,16 @@ class BadInputTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="fota-bad-")
         cls.v2 = os.path.join(cls.tmp, "v2.fota")
         cls.v2_data = pack(cls.v2, V2, 20000)
-        cls.srv = FotaServer()
-        try:
-            cls.srv.start()
+        def prepare():
             cls.key = cls.srv.project("main")["key"]
             cls.fw = cls.srv.upload(cls.key, cls.v2, NAME, V2)
             r = cls.srv.check(cls.key, IMEI, NAME, V2)
             assert r.status == 409, r
-        except Exception:
-            cls.srv.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
+        start_class_server(cls, prepare)
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if cls.srv.sanitizer_errors():
-            raise AssertionError("sanitizer: %s" % "\n".join(cls.srv.sanitizer_errors()))
+        stop_class_server(cls)
 
     def tearDown(self):
         # The server goes on: alive, healthy, and its data as it was.

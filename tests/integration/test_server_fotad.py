@@ -13,7 +13,7 @@ import signal
 import tempfile
 import unittest
 
-from serverlib import FotaServer, pack
+from serverlib import pack, start_class_server, stop_class_server
 from test_download import Module, percents
 
 NAME = "AirM2M_780E_LTE_AT"
@@ -34,20 +34,11 @@ class ServerFotadTest(unittest.TestCase):
         pack(cls.v1, V1, 50000)
         pack(cls.v2, V2, 150000)
         pack(cls.other, V2, 20000, name="Other_Product")
-        cls.srv = FotaServer()
-        try:
-            cls.srv.start()
-        except Exception:
-            cls.srv.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
+        start_class_server(cls)
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if cls.srv.sanitizer_errors():
-            raise AssertionError("sanitizer: %s" % "\n".join(cls.srv.sanitizer_errors()))
+        stop_class_server(cls)
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="fota-srv-module-", dir=self.tmp)
