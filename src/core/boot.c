@@ -188,9 +188,14 @@ static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
 			break;
 		}
 	}
-	/* A bitmap phase needs a sane count, or it would run outside the slots. */
-	if ((j->state == FOTA_BOOT_SWAPPING || j->state == FOTA_BOOT_REVERTING) &&
-	    (!j->n || j->n > c->layout.slot_sectors))
+	/* A record whose CRC holds may still not fit this layout (written by another build,
+	 * or forged): counts and sizes must stay inside the slots, and every state that can
+	 * lead to a swap or a revert needs a sector count, or the copy would run elsewhere. */
+	if (j->n > c->layout.slot_sectors ||
+	    j->new_size > c->layout.slot_sectors * f->sector_size ||
+	    j->old_size > c->layout.slot_sectors * f->sector_size ||
+	    (!j->n && (j->state == FOTA_BOOT_SWAPPING || j->state == FOTA_BOOT_REVERTING ||
+		       j->state == FOTA_BOOT_SWAPPED || j->state == FOTA_BOOT_TRIAL)))
 		return FOTA_ERR_CORRUPT;
 	return FOTA_OK;
 }

@@ -536,6 +536,49 @@ static void mark_staged_checks_size_and_state(void **state)
 	rig_close(r);
 }
 
+/* Writes a journal record in half 0, slot 0, as docs/flash-layout.md lays it out, with a
+ * good CRC and commit unit: what a forged or foreign record looks like. */
+static void forge_record(struct rig *r, uint8_t st, uint32_t n)
+{
+	uint8_t *b = r->mem + r->l->journal_addr;
+
+	memset(b, 0xFF, 48);
+	fota_put_le32(b, 0x4C4E4A46u); /* "FJNL" */
+	fota_put_le32(b + 4, 1);       /* generation */
+	b[8] = st;
+	b[9] = 0;
+	fota_put_le16(b + 10, 0);
+	fota_put_le32(b + 12, 4096);   /* new size */
+	fota_put_le32(b + 16, 4096);   /* old size */
+	fota_put_le32(b + 20, n);
+	fota_put_le32(b + 24, fota_crc32(0, b, 24));
+	memset(b + 32, 0xC3, 16);      /* the commit unit */
+}
+
+static void journal_record_that_does_not_fit_the_layout_is_refused(void **state)
+{
+	static const struct { uint8_t state; int extra; } bad[] = {
+		{ FOTA_BOOT_TRIAL, 1 }, { FOTA_BOOT_SWAPPED, 5 }, { FOTA_BOOT_REVERTING, 9 },
+		{ FOTA_BOOT_TRIAL, -1 }, /* no sector count at all */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(bad); i++) {
+		struct rig *r = rig_open(48 * 4 * KIB, 4 * KIB, 1, 9 * 4 * KIB, 10 * 4 * KIB);
+		struct fota_boot_status st;
+		uint32_t ops;
+
+		forge_record(r, bad[i].state,
+			     bad[i].extra < 0 ? 0 : r->l->slot_sectors + (uint32_t)bad[i].extra);
+		memcpy(r->pristine, r->mem, r->size);
+		ops = r->sf.stats.erases + r->sf.stats.progs;
+		assert_int_equal(fota_boot_run(&r->cfg, &st), FOTA_ERR_CORRUPT);
+		assert_int_equal(r->sf.stats.erases + r->sf.stats.progs, ops); /* nothing written */
+		assert_memory_equal(r->mem, r->pristine, r->size);
+		rig_close(r);
+	}
+}
+
 static void blank_running_slot_is_installed_without_trial(void **state)
 {
 	struct rig *r = rig_open(48 * 4 * KIB, 4 * KIB, 1, 0, 7 * 4 * KIB + 5);
@@ -914,6 +957,7 @@ int main(void)
 		cmocka_unit_test(image_broken_in_place_after_install_is_reverted),
 		cmocka_unit_test(staged_image_failing_verification_is_never_installed),
 		cmocka_unit_test(mark_staged_checks_size_and_state),
+		cmocka_unit_test(journal_record_that_does_not_fit_the_layout_is_refused),
 		cmocka_unit_test(blank_running_slot_is_installed_without_trial),
 		cmocka_unit_test(journal_rolls_over_when_a_half_is_full),
 		cmocka_unit_test(resumed_install_reports_each_percent_once),
