@@ -10,7 +10,9 @@
  * (a short input leaves the rest as described).
  *   [0] bits 0-1: program size 1, 4, 8, 16; bit 2: cut the power before flash
  *       operation [1] (bit 3: torn); bit 4: fota_boot_confirm after the first boot;
- *       bit 5: fota_boot_mark_staged([2..3]) then boot again; bit 6: fota_boot_unstage
+ *       bit 5: fota_boot_mark_staged([2..3]) then boot again; bit 6: fota_boot_unstage;
+ *       bit 7: every journal slot that starts with the magic gets its CRC made right
+ *       (so mutations of a record's fields reach the code behind the CRC check)
  *   [1] the operation the cut comes before; [2..3] le16 image size for mark_staged
  * Invariants: fota_boot_run and the others return FOTA_OK, FOTA_ERR_CORRUPT (a journal
  * it refuses), FOTA_ERR_POWER (the cut), or the documented BUSY/FBIG of mark_staged;
@@ -235,6 +237,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= n;
 	n = size < (N + 1) * SS ? size : (N + 1) * SS;
 	memcpy(mem + STAGE, data, n);
+	if (cfg & 0x80) {
+		for (uint32_t h = 0; h < 2; h++)
+			for (uint32_t k = 0; k < 8; k++) {
+				uint8_t *r = mem + JNL + h * JHALF + k * JSLOT;
+				uint32_t crc;
+
+				if (memcmp(r, "FJNL", 4))
+					continue;
+				crc = fota_crc32(0, r, 24);
+				r[24] = (uint8_t)crc;
+				r[25] = (uint8_t)(crc >> 8);
+				r[26] = (uint8_t)(crc >> 16);
+				r[27] = (uint8_t)(crc >> 24);
+			}
+	}
 	memcpy(outside, mem, FLASH_SIZE);
 
 	CHECK_EQ(fota_simflash_init_mem(&sf, mem, FLASH_SIZE, SS, prog_sizes[cfg & 3]), FOTA_OK);
