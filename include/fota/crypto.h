@@ -38,6 +38,26 @@ struct fota_sha256 {
 	int (*finish)(void *ctx, uint8_t out[FOTA_SHA256_SIZE]);
 };
 
+/* Bytes of an image signature: ECDSA P-256, r then s, 32 bytes each, big-endian (the raw
+ * form, not DER: fixed size, nothing to parse on the module). */
+#define FOTA_SIG_SIZE 64
+
+/* The signature port: checks image signatures against the public key the module was
+ * provisioned with (built into the firmware, or fotad --pubkey). The key is the port's:
+ * the core never sees it. A module without this port (NULL where a struct fota_sig is
+ * asked for) accepts images that carry a valid hash only. */
+struct fota_sig {
+	void *ctx; /* the port's own state (the public key), passed back to every call */
+
+	/* verify: tells whether sig (FOTA_SIG_SIZE bytes, r || s) is a valid ECDSA P-256
+	 * signature of the SHA-256 digest hash by the provisioned key. Both buffers are the
+	 * caller's, read during the call only. Returns FOTA_OK when it is, FOTA_ERR_VERIFY when
+	 * it is not (also for r or s out of range), or another negative enum fota_err when the
+	 * engine failed (FOTA_ERR_IO). */
+	int (*verify)(void *ctx, const uint8_t hash[FOTA_SHA256_SIZE],
+		      const uint8_t sig[FOTA_SIG_SIZE]);
+};
+
 #ifdef __cplusplus
 }
 #endif

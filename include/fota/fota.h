@@ -47,6 +47,8 @@ enum fota_err {
 	FOTA_ERR_FLASH_RULE = -202,  /* a flash program tried to set a bit (NOR rule) */
 	FOTA_ERR_VERIFY = -203,      /* hash or signature does not match */
 	FOTA_ERR_CANCELED = -204,    /* stopped by request */
+	FOTA_ERR_TLS = -205,         /* TLS handshake failed: certificate, host name, version */
+	FOTA_ERR_ROLLBACK = -206,    /* image's security counter below the module's floor */
 };
 
 /* fota_strerror: a short English name for an enum fota_err value ("EIO", "VERIFY").

@@ -46,7 +46,7 @@ extern "C" {
 #define FOTA_IMAGE_OFF_FLAGS 8u      /* u32 FOTA_IMAGE_F_* */
 #define FOTA_IMAGE_OFF_PAYLOAD 12u   /* u32 payload size */
 #define FOTA_IMAGE_OFF_TRAILER 16u   /* u32 trailer size */
-#define FOTA_IMAGE_OFF_COUNTER 20u   /* u32 security counter (anti-rollback, later) */
+#define FOTA_IMAGE_OFF_COUNTER 20u   /* u32 security counter (anti-rollback) */
 #define FOTA_IMAGE_OFF_RESERVED 24u  /* u32 reserved: written 0, ignored */
 #define FOTA_IMAGE_OFF_NAME 28u      /* char[32] firmware name, NUL-padded */
 #define FOTA_IMAGE_OFF_VERSION 60u   /* char[48] version, NUL-padded */
@@ -69,12 +69,16 @@ extern "C" {
 enum fota_image_tlv {
 	FOTA_TLV_PAD = 0x0000,       /* padding; value ignored */
 	FOTA_TLV_SHA256 = 0x0001,    /* 32 bytes: SHA-256 of header + payload; exactly one */
-	FOTA_TLV_SIGNATURE = 0x0002, /* reserved for the signature (security issue) */
+	FOTA_TLV_SIGNATURE = 0x0002, /* FOTA_SIG_SIZE bytes: ECDSA P-256 (r || s) of the
+				      * SHA-256 above; at most one */
 	/* 0x0003-0x7FFF reserved for this project; 0x8000-0xFFFF free for private use */
 };
 
 /* Trailer size of an image with the hash TLV only (what `fota pack` writes). */
 #define FOTA_IMAGE_TRAILER_SHA256 (FOTA_IMAGE_TLV_HDR + FOTA_SHA256_SIZE)
+/* Trailer size of a signed image: the hash TLV, then the signature TLV (`fota pack --key`,
+ * `fota sign`). */
+#define FOTA_IMAGE_TRAILER_SIGNED (FOTA_IMAGE_TRAILER_SHA256 + FOTA_IMAGE_TLV_HDR + FOTA_SIG_SIZE)
 
 /* What was wrong with an image, in more detail than the enum fota_err returned. */
 enum fota_image_fault {
@@ -96,6 +100,12 @@ enum fota_image_fault {
 	FOTA_IMAGE_FAULT_HASH_MISSING,  /* no hash TLV (FOTA_ERR_VERIFY) */
 	FOTA_IMAGE_FAULT_HASH_MISMATCH, /* the hash does not match (FOTA_ERR_VERIFY) */
 	FOTA_IMAGE_FAULT_PORT,          /* the flash or crypto port failed (its own error) */
+	FOTA_IMAGE_FAULT_SIG_TLV,       /* signature TLV of wrong length or repeated
+					 * (FOTA_ERR_VERIFY) */
+	FOTA_IMAGE_FAULT_SIG_MISSING,   /* a signature is required and there is none
+					 * (FOTA_ERR_VERIFY) */
+	FOTA_IMAGE_FAULT_SIG_BAD,       /* the signature does not hold for the provisioned key
+					 * (FOTA_ERR_VERIFY) */
 };
 
 /* The facts of one image, from its header. Strings are NUL-terminated. */
@@ -105,7 +115,7 @@ struct fota_image_info {
 	uint32_t flags;                        /* FOTA_IMAGE_F_* */
 	uint32_t payload_size;                 /* bytes of firmware, > 0 */
 	uint32_t trailer_size;                 /* bytes of TLVs after the payload */
-	uint32_t security_counter;             /* anti-rollback counter (not enforced yet) */
+	uint32_t security_counter;             /* anti-rollback counter (fota/boot.h) */
 	uint32_t total_size;                   /* header + payload + trailer */
 	uint32_t header_crc;                   /* the header's CRC field */
 	uint16_t header_size;                  /* bytes of header, CRC included */
@@ -152,11 +162,13 @@ int fota_image_hdr_fault(const struct fota_image_parser *p);
 
 /* Streaming verifier: takes the whole image (header, payload, trailer) as it arrives,
  * parses the header, hashes header + payload with the crypto port, parses the trailer and
- * checks the hash TLV. The download code feeds it what it writes to flash; the boot code
- * uses fota_image_verify_flash. Fields are private. 244 bytes on Cortex-M4. */
+ * checks the hash TLV, then, when a signature port is given, the signature TLV over that
+ * hash. The download code feeds it what it writes to flash; the boot code uses
+ * fota_image_verify_flash_sig. Fields are private. About 310 bytes on Cortex-M4. */
 struct fota_image_verifier {
 	struct fota_image_parser hdr;
 	const struct fota_sha256 *sha; /* borrowed; used by this verifier alone until it ends */
+	const struct fota_sig *sig;    /* borrowed; NULL: no signature required */
 	uint32_t max_size;    /* largest total size accepted */
 	uint32_t pos;         /* image bytes consumed */
 	uint16_t tlv_type;    /* the TLV being read */
@@ -168,8 +180,10 @@ struct fota_image_verifier {
 	int16_t result;       /* FOTA_ERR_AGAIN while going on, then the outcome */
 	bool started;         /* the hash was started */
 	bool have_hash;       /* the hash TLV was read */
+	bool have_sig;        /* the signature TLV was read */
 	uint8_t hash[FOTA_SHA256_SIZE];     /* the hash TLV's value */
 	uint8_t computed[FOTA_SHA256_SIZE]; /* SHA-256 of header + payload, once hashed */
+	uint8_t sigval[FOTA_SIG_SIZE];      /* the signature TLV's value */
 };
 
 /* fota_image_verifier_init: makes v ready for the first byte of an image that may be at
@@ -179,6 +193,12 @@ struct fota_image_verifier {
 void fota_image_verifier_init(struct fota_image_verifier *v, const struct fota_sha256 *sha,
 			      uint32_t max_size);
 
+/* fota_image_verifier_require_sig: makes v, just initialized, require a signature TLV
+ * that holds for the signature port sig (borrowed like sha; NULL requires none, as
+ * after init). An image with no signature, or a signature that does not hold, then
+ * ends in FOTA_ERR_VERIFY (faults SIG_*). Cannot fail. */
+void fota_image_verifier_require_sig(struct fota_image_verifier *v, const struct fota_sig *sig);
+
 /* fota_image_verifier_feed: gives the verifier the next len bytes of the image at data
  * (owned by the caller, read during the call only), in any chunking. *consumed (may be
  * NULL) gets how many were used: all of them, except that bytes after the image's end
@@ -186,8 +206,8 @@ void fota_image_verifier_init(struct fota_image_verifier *v, const struct fota_s
  * whole image was taken and its hash holds; else a negative enum fota_err:
  * the header's errors (see fota_image_hdr_feed), FOTA_ERR_FBIG when the header announces
  * more than max_size bytes (said as soon as the header is in), FOTA_ERR_CORRUPT for a
- * malformed trailer, FOTA_ERR_VERIFY for a missing, malformed or wrong hash, or the
- * crypto port's error. fota_image_verifier_fault tells which. Once the result is final,
+ * malformed trailer, FOTA_ERR_VERIFY for a missing, malformed or wrong hash or (when
+ * required) signature, or the crypto port's error. fota_image_verifier_fault tells which. Once the result is final,
  * it returns it again and uses no more bytes. */
 int fota_image_verifier_feed(struct fota_image_verifier *v, const void *data, size_t len,
 			     size_t *consumed);
@@ -211,6 +231,13 @@ int fota_image_verifier_fault(const struct fota_image_verifier *v);
  * error. */
 int fota_image_verify_flash(const struct fota_flash *flash, uint32_t addr, uint32_t max_size,
 			    const struct fota_sha256 *sha, struct fota_image_info *info);
+
+/* fota_image_verify_flash_sig: fota_image_verify_flash that also requires a signature
+ * which holds for sig (borrowed for the call; NULL: none required, the same as
+ * fota_image_verify_flash). Returns as fota_image_verify_flash does. */
+int fota_image_verify_flash_sig(const struct fota_flash *flash, uint32_t addr, uint32_t max_size,
+				const struct fota_sha256 *sha, const struct fota_sig *sig,
+				struct fota_image_info *info);
 
 /* fota_image_check_text: tells whether the NUL-terminated s (owned by the caller) may be
  * an image's name (field_size FOTA_IMAGE_NAME_SIZE) or version (FOTA_IMAGE_VERSION_SIZE):

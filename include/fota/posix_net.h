@@ -72,6 +72,16 @@ struct fota_posix_net {
  * Returns FOTA_OK, FOTA_ERR_NOMEM or FOTA_ERR_IO (no eventfd; errno tells). */
 int fota_posix_net_init(struct fota_posix_net *n);
 
+/* fota_posix_net_set_ca: the certificates a TLS connection (open with tls) is verified
+ * against: the PEM file at ca_file (owned by the caller, read at once), or NULL for the
+ * system's bundle (/etc/ssl/certs/ca-certificates.crt). The host name given to open is
+ * sent as SNI and must match the server's certificate. Call before the first open; by
+ * default the system's bundle is loaded at the first TLS open. Returns FOTA_OK,
+ * FOTA_ERR_NOENT when the file cannot be read, FOTA_ERR_BADMSG when it holds no
+ * certificate. A TLS connection whose handshake or certificate check fails reports
+ * FOTA_ERR_TLS from ready (never a fall-back to plain TCP). */
+int fota_posix_net_set_ca(struct fota_posix_net *n, const char *ca_file);
+
 /* fota_posix_net_free: closes every connection of n and releases its wake-up descriptor.
  * A lookup still running goes on in its helper thread and frees itself when done; it
  * never touches n again. n may be initialized again afterwards. */

@@ -542,10 +542,6 @@ static void open_conn(struct fota_agent *a)
 		finish(a, -1000);
 		return;
 	}
-	if (u.https) {
-		finish(a, -1000); /* no TLS in this build yet */
-		return;
-	}
 	a->from = 0;
 	if (a->job == JOB_CHECK && a->live) {
 		a->from = a->got; /* the stage in RAM goes on where it stopped */
@@ -569,7 +565,7 @@ static void open_conn(struct fota_agent *a)
 			return;
 		}
 	}
-	h = a->cfg.net->open(a->cfg.net->ctx, u.host, u.host_len, u.port, false);
+	h = a->cfg.net->open(a->cfg.net->ctx, u.host, u.host_len, u.port, u.https);
 	if (h < 0) {
 		net_fail(a, h);
 		return;

@@ -31,6 +31,8 @@ const char *fota_strerror(int err)
 	case FOTA_ERR_FLASH_RULE: return "FLASH_RULE";
 	case FOTA_ERR_VERIFY: return "VERIFY";
 	case FOTA_ERR_CANCELED: return "CANCELED";
+	case FOTA_ERR_TLS: return "TLS";
+	case FOTA_ERR_ROLLBACK: return "ROLLBACK";
 	default: return "?";
 	}
 }

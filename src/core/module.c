@@ -258,6 +258,7 @@ int fota_upgrade_code(int err)
 	switch (err) {
 	case FOTA_OK: return 0;
 	case FOTA_ERR_VERIFY:
+	case FOTA_ERR_ROLLBACK:
 	case FOTA_ERR_CORRUPT:
 	case FOTA_ERR_BADMSG:
 	case FOTA_ERR_NOTSUP: return -1003;
@@ -270,6 +271,7 @@ int fota_upgrade_code(int err)
 	case FOTA_ERR_DNS:
 	case FOTA_ERR_TIMEDOUT: return -1001;
 	case FOTA_ERR_CONNREFUSED:
+	case FOTA_ERR_TLS:
 	case FOTA_ERR_CONNRESET: return -1002;
 	default: return -1006;
 	}
