@@ -202,6 +202,11 @@ void fota_image_verifier_init(struct fota_image_verifier *v, const struct fota_s
 	v->result = FOTA_ERR_AGAIN;
 }
 
+void fota_image_verifier_require_sig(struct fota_image_verifier *v, const struct fota_sig *sig)
+{
+	v->sig = sig;
+}
+
 static int ver_fail(struct fota_image_verifier *v, int err, uint8_t fault)
 {
 	v->result = (int16_t)err;
@@ -238,26 +243,44 @@ static int ver_trailer_byte(struct fota_image_verifier *v, uint8_t c)
 		if (v->tlv_type == FOTA_TLV_SHA256 &&
 		    (v->have_hash || v->tlv_len != FOTA_SHA256_SIZE))
 			return ver_fail(v, FOTA_ERR_VERIFY, FOTA_IMAGE_FAULT_HASH_TLV);
+		if (v->tlv_type == FOTA_TLV_SIGNATURE &&
+		    (v->have_sig || v->tlv_len != FOTA_SIG_SIZE))
+			return ver_fail(v, FOTA_ERR_VERIFY, FOTA_IMAGE_FAULT_SIG_TLV);
 	} else {
 		if (v->tlv_type == FOTA_TLV_SHA256)
 			v->hash[v->tlv_done] = c;
+		else if (v->tlv_type == FOTA_TLV_SIGNATURE)
+			v->sigval[v->tlv_done] = c;
 		v->tlv_done++;
 	}
 	if (v->tlv_done == v->tlv_len) {
 		if (v->tlv_type == FOTA_TLV_SHA256)
 			v->have_hash = true;
+		else if (v->tlv_type == FOTA_TLV_SIGNATURE)
+			v->have_sig = true;
 		v->tlv_fill = 0;
 	}
 	return FOTA_ERR_AGAIN;
 }
 
-/* The last byte is in: the hash TLV must be there and match. */
+/* The last byte is in: the hash TLV must be there and match, and when a signature port
+ * is given the signature must hold for that hash (the one computed, which equals it). */
 static int ver_finish(struct fota_image_verifier *v)
 {
+	int err;
+
 	if (!v->have_hash)
 		return ver_fail(v, FOTA_ERR_VERIFY, FOTA_IMAGE_FAULT_HASH_MISSING);
 	if (!same_bytes(v->hash, v->computed, FOTA_SHA256_SIZE))
 		return ver_fail(v, FOTA_ERR_VERIFY, FOTA_IMAGE_FAULT_HASH_MISMATCH);
+	if (v->sig) {
+		if (!v->have_sig)
+			return ver_fail(v, FOTA_ERR_VERIFY, FOTA_IMAGE_FAULT_SIG_MISSING);
+		err = v->sig->verify(v->sig->ctx, v->computed, v->sigval);
+		if (err)
+			return ver_fail(v, err, err == FOTA_ERR_VERIFY ? FOTA_IMAGE_FAULT_SIG_BAD :
+								       FOTA_IMAGE_FAULT_PORT);
+	}
 	v->result = FOTA_OK;
 	return FOTA_OK;
 }
@@ -357,6 +380,13 @@ int fota_image_verifier_fault(const struct fota_image_verifier *v)
 int fota_image_verify_flash(const struct fota_flash *flash, uint32_t addr, uint32_t max_size,
 			    const struct fota_sha256 *sha, struct fota_image_info *info)
 {
+	return fota_image_verify_flash_sig(flash, addr, max_size, sha, NULL, info);
+}
+
+int fota_image_verify_flash_sig(const struct fota_flash *flash, uint32_t addr, uint32_t max_size,
+				const struct fota_sha256 *sha, const struct fota_sig *sig,
+				struct fota_image_info *info)
+{
 	struct fota_image_verifier v;
 	uint8_t buf[FOTA_COPY_BUF];
 	uint32_t pos = 0;
@@ -368,6 +398,7 @@ int fota_image_verify_flash(const struct fota_flash *flash, uint32_t addr, uint3
 		return FOTA_ERR_INVAL;
 
 	fota_image_verifier_init(&v, sha, max_size);
+	fota_image_verifier_require_sig(&v, sig);
 	do {
 		/* Before the header is known, read ahead in whole chunks (inside max_size);
 		 * after it, exactly up to the image's end. */
@@ -479,6 +510,9 @@ const char *fota_image_fault_str(int fault)
 	case FOTA_IMAGE_FAULT_HASH_MISSING: return "no hash TLV";
 	case FOTA_IMAGE_FAULT_HASH_MISMATCH: return "hash mismatch";
 	case FOTA_IMAGE_FAULT_PORT: return "flash or crypto port failed";
+	case FOTA_IMAGE_FAULT_SIG_TLV: return "malformed signature TLV";
+	case FOTA_IMAGE_FAULT_SIG_MISSING: return "image not signed";
+	case FOTA_IMAGE_FAULT_SIG_BAD: return "bad signature";
 	default: return "?";
 	}
 }

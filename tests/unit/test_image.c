@@ -476,7 +476,7 @@ static void put_tlv_refuses_a_short_buffer(void **state)
 static void every_fault_has_a_name(void **state)
 {
 	(void)state;
-	for (int f = FOTA_IMAGE_FAULT_NONE; f <= FOTA_IMAGE_FAULT_PORT; f++)
+	for (int f = FOTA_IMAGE_FAULT_NONE; f <= FOTA_IMAGE_FAULT_SIG_BAD; f++)
 		assert_string_not_equal(fota_image_fault_str(f), "?");
 	assert_string_equal(fota_image_fault_str(999), "?");
 }
@@ -619,6 +619,184 @@ static void verifier_passes_on_the_hash_ports_error(void **state)
 	assert_int_equal(fota_image_verifier_fault(&v), FOTA_IMAGE_FAULT_PORT);
 }
 
+/* --- signatures (a fake signature port: the "signature" of a hash by key k is each hash
+ * byte XOR k, twice over; the real ECDSA port is tested in test_posix_sig.c) ----------- */
+
+struct fake_sig {
+	struct fota_sig port;
+	uint8_t key;
+	int fail; /* an engine error to return instead of checking */
+	unsigned calls;
+};
+
+static int fake_verify(void *ctx, const uint8_t hash[FOTA_SHA256_SIZE],
+		       const uint8_t sig[FOTA_SIG_SIZE])
+{
+	struct fake_sig *f = ctx;
+
+	f->calls++;
+	if (f->fail)
+		return f->fail;
+	for (unsigned i = 0; i < FOTA_SIG_SIZE; i++)
+		if (sig[i] != (uint8_t)(hash[i % FOTA_SHA256_SIZE] ^ f->key))
+			return FOTA_ERR_VERIFY;
+	return FOTA_OK;
+}
+
+static void fake_sig_init(struct fake_sig *f, uint8_t key)
+{
+	memset(f, 0, sizeof(*f));
+	f->port.ctx = f;
+	f->port.verify = fake_verify;
+	f->key = key;
+}
+
+/* A whole image signed by key (hash TLV, then the signature TLV); returns its size. */
+static size_t make_signed_image(uint8_t key)
+{
+	uint8_t d[FOTA_SHA256_SIZE], sg[FOTA_SIG_SIZE];
+	size_t at = FOTA_IMAGE_HDR_SIZE + PAYLOAD_LEN;
+
+	put_header_and_payload(FOTA_IMAGE_TRAILER_SIGNED);
+	hash_of(img, at, d);
+	for (unsigned i = 0; i < FOTA_SIG_SIZE; i++)
+		sg[i] = (uint8_t)(d[i % FOTA_SHA256_SIZE] ^ key);
+	at += (size_t)fota_image_put_tlv(img + at, 64, FOTA_TLV_SHA256, d, FOTA_SHA256_SIZE);
+	at += (size_t)fota_image_put_tlv(img + at, 128, FOTA_TLV_SIGNATURE, sg, FOTA_SIG_SIZE);
+	return at;
+}
+
+static int verify_signed(const uint8_t *p, size_t len, const struct fota_sig *sig, size_t chunk,
+			 int *fault)
+{
+	struct fota_image_verifier v;
+	size_t off = 0, used;
+	int r = FOTA_ERR_AGAIN;
+
+	fota_image_verifier_init(&v, &sha.port, IMG_MAX);
+	fota_image_verifier_require_sig(&v, sig);
+	while (r == FOTA_ERR_AGAIN && off < len) {
+		size_t n = len - off < chunk ? len - off : chunk;
+
+		r = fota_image_verifier_feed(&v, p + off, n, &used);
+		off += used;
+	}
+	*fault = fota_image_verifier_fault(&v);
+	return r;
+}
+
+static void signed_image_is_accepted_by_its_key_in_any_chunking(void **state)
+{
+	static const size_t chunks[] = { 1, 3, 64, 129, IMG_MAX };
+	struct fake_sig k;
+	size_t n = make_signed_image(0x5A);
+	int fault;
+
+	(void)state;
+	fake_sig_init(&k, 0x5A);
+	for (size_t c = 0; c < FOTA_ARRAY_SIZE(chunks); c++) {
+		assert_int_equal(verify_signed(img, n, &k.port, chunks[c], &fault), FOTA_OK);
+		assert_int_equal(fault, FOTA_IMAGE_FAULT_NONE);
+	}
+	assert_int_equal(k.calls, FOTA_ARRAY_SIZE(chunks)); /* once per image, at its end */
+}
+
+static void unsigned_image_is_refused_when_a_signature_is_required(void **state)
+{
+	struct fake_sig k;
+	size_t n = make_good_image();
+	int fault;
+
+	(void)state;
+	fake_sig_init(&k, 0x5A);
+	assert_int_equal(verify_signed(img, n, &k.port, IMG_MAX, &fault), FOTA_ERR_VERIFY);
+	assert_int_equal(fault, FOTA_IMAGE_FAULT_SIG_MISSING);
+	assert_int_equal(k.calls, 0);
+}
+
+static void signature_by_another_key_is_refused(void **state)
+{
+	struct fake_sig k;
+	size_t n = make_signed_image(0x33);
+	int fault;
+
+	(void)state;
+	fake_sig_init(&k, 0x5A);
+	assert_int_equal(verify_signed(img, n, &k.port, 7, &fault), FOTA_ERR_VERIFY);
+	assert_int_equal(fault, FOTA_IMAGE_FAULT_SIG_BAD);
+}
+
+static void tampered_signed_image_is_refused_by_hash_before_signature(void **state)
+{
+	struct fake_sig k;
+	size_t n;
+	int fault;
+
+	(void)state;
+	fake_sig_init(&k, 0x5A);
+	n = make_signed_image(0x5A);
+	img[FOTA_IMAGE_HDR_SIZE + 500] ^= 0x01; /* a payload byte */
+	assert_int_equal(verify_signed(img, n, &k.port, IMG_MAX, &fault), FOTA_ERR_VERIFY);
+	assert_int_equal(fault, FOTA_IMAGE_FAULT_HASH_MISMATCH);
+
+	/* Re-versioned with the CRC and the hash made right again: only the signature can
+	 * tell, and it does. */
+	n = make_signed_image(0x5A);
+	img[FOTA_IMAGE_OFF_VERSION + 20] = '9';
+	fix_crc(img, FOTA_IMAGE_HDR_SIZE);
+	hash_of(img, FOTA_IMAGE_HDR_SIZE + PAYLOAD_LEN, img + FOTA_IMAGE_HDR_SIZE + PAYLOAD_LEN + 4);
+	assert_int_equal(verify_signed(img, n, &k.port, IMG_MAX, &fault), FOTA_ERR_VERIFY);
+	assert_int_equal(fault, FOTA_IMAGE_FAULT_SIG_BAD);
+	assert_int_equal(k.calls, 1);
+}
+
+static void signature_tlv_of_wrong_length_or_repeated_is_refused(void **state)
+{
+	uint8_t d[FOTA_SHA256_SIZE], sg[FOTA_SIG_SIZE + 1] = { 0 };
+	size_t at = FOTA_IMAGE_HDR_SIZE + PAYLOAD_LEN, t;
+	int fault;
+
+	(void)state;
+	/* Wrong length: refused also with no signature port (the TLV is malformed). */
+	put_header_and_payload(FOTA_IMAGE_TRAILER_SHA256 + 4 + FOTA_SIG_SIZE - 1);
+	hash_of(img, at, d);
+	t = at + (size_t)fota_image_put_tlv(img + at, 64, FOTA_TLV_SHA256, d, FOTA_SHA256_SIZE);
+	t += (size_t)fota_image_put_tlv(img + t, 128, FOTA_TLV_SIGNATURE, sg, FOTA_SIG_SIZE - 1);
+	assert_int_equal(verify_signed(img, t, NULL, IMG_MAX, &fault), FOTA_ERR_VERIFY);
+	assert_int_equal(fault, FOTA_IMAGE_FAULT_SIG_TLV);
+
+	/* Two signature TLVs: which one counts would be ambiguous. */
+	put_header_and_payload(FOTA_IMAGE_TRAILER_SIGNED + 4 + FOTA_SIG_SIZE);
+	hash_of(img, at, d);
+	t = at + (size_t)fota_image_put_tlv(img + at, 64, FOTA_TLV_SHA256, d, FOTA_SHA256_SIZE);
+	t += (size_t)fota_image_put_tlv(img + t, 128, FOTA_TLV_SIGNATURE, sg, FOTA_SIG_SIZE);
+	t += (size_t)fota_image_put_tlv(img + t, 128, FOTA_TLV_SIGNATURE, sg, FOTA_SIG_SIZE);
+	assert_int_equal(verify_signed(img, t, NULL, IMG_MAX, &fault), FOTA_ERR_VERIFY);
+	assert_int_equal(fault, FOTA_IMAGE_FAULT_SIG_TLV);
+}
+
+static void signed_image_is_accepted_where_no_signature_is_required(void **state)
+{
+	size_t n = make_signed_image(0x11);
+	int fault;
+
+	(void)state;
+	assert_int_equal(verify_signed(img, n, NULL, 5, &fault), FOTA_OK);
+}
+
+static void signature_ports_engine_error_is_passed_on(void **state)
+{
+	struct fake_sig k;
+	size_t n = make_signed_image(0x5A);
+	int fault;
+
+	(void)state;
+	fake_sig_init(&k, 0x5A);
+	k.fail = FOTA_ERR_IO;
+	assert_int_equal(verify_signed(img, n, &k.port, IMG_MAX, &fault), FOTA_ERR_IO);
+	assert_int_equal(fault, FOTA_IMAGE_FAULT_PORT);
+}
+
 /* --- verification in flash --------------------------------------------------------------- */
 
 #define SECTOR 4096u
@@ -758,6 +936,29 @@ static void flash_verify_refuses_erased_flash(void **state)
 	assert_int_equal(verify_slot(NULL), FOTA_ERR_BADMSG);
 }
 
+static void flash_verify_checks_the_signature_when_given_a_port(void **state)
+{
+	struct fake_sig k;
+	struct fota_image_info info;
+
+	(void)state;
+	fake_sig_init(&k, 0x5A);
+	store(make_signed_image(0x5A));
+	assert_int_equal(fota_image_verify_flash_sig(&sf.flash, SLOT, 2 * SECTOR, &sha.port,
+						     &k.port, &info),
+			 FOTA_OK);
+	assert_int_equal(info.trailer_size, FOTA_IMAGE_TRAILER_SIGNED);
+	store(make_signed_image(0x22));
+	assert_int_equal(fota_image_verify_flash_sig(&sf.flash, SLOT, 2 * SECTOR, &sha.port,
+						     &k.port, &info),
+			 FOTA_ERR_VERIFY);
+	assert_int_equal(info.payload_size, 0); /* zeroed on an error */
+	/* Without a port the same image passes on its hash alone. */
+	assert_int_equal(fota_image_verify_flash_sig(&sf.flash, SLOT, 2 * SECTOR, &sha.port, NULL,
+						     NULL),
+			 FOTA_OK);
+}
+
 static void flash_verify_passes_on_the_flash_error(void **state)
 {
 	size_t n = make_good_image();
@@ -828,7 +1029,15 @@ int main(void)
 		cmocka_unit_test(flash_verify_refuses_an_image_larger_than_max_size),
 		cmocka_unit_test(flash_verify_refuses_a_range_outside_the_device),
 		cmocka_unit_test(flash_verify_refuses_erased_flash),
+		cmocka_unit_test(flash_verify_checks_the_signature_when_given_a_port),
 		cmocka_unit_test(flash_verify_passes_on_the_flash_error),
+		cmocka_unit_test(signed_image_is_accepted_by_its_key_in_any_chunking),
+		cmocka_unit_test(unsigned_image_is_refused_when_a_signature_is_required),
+		cmocka_unit_test(signature_by_another_key_is_refused),
+		cmocka_unit_test(tampered_signed_image_is_refused_by_hash_before_signature),
+		cmocka_unit_test(signature_tlv_of_wrong_length_or_repeated_is_refused),
+		cmocka_unit_test(signed_image_is_accepted_where_no_signature_is_required),
+		cmocka_unit_test(signature_ports_engine_error_is_passed_on),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
