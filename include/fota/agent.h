@@ -34,6 +34,11 @@ struct fota_agent_cfg {
 	const struct fota_boot_cfg *boot;   /* flash and layout (borrowed) */
 	const struct fota_sha256 *sha;      /* hash port (borrowed; the agent's alone) */
 	const struct fota_net *net;         /* network port (borrowed) */
+	const struct fota_sig *sig;         /* signature port (borrowed); NULL: images need a
+					     * valid hash only. Given: a valid signature too */
+	uint32_t security_counter;          /* the running firmware's anti-rollback counter: an
+					     * image below it, or below the journal's floor, is
+					     * refused on its header (-1003) */
 	const char *server;     /* KEY mode's server, "http://host[:port]"; NULL: the default */
 	const char *family;     /* the running firmware's name: firmware_name=, and the name a
 				 * new image must have */

@@ -12,7 +12,13 @@
  * a state the next boot finishes: R always ends up holding a whole image, old or new.
  *
  * The image format is not known here: a verify hook from the config checks an image in
- * place and tells its size. The journal's byte layout, the state machine and the erase
+ * place and tells its size and its security counter.
+ * Anti-rollback: the journal keeps a floor, the lowest security counter an image may have
+ * to be installed. An image below it is refused (REFUSED, FOTA_ERR_ROLLBACK) and never
+ * swapped in. The floor rises to a new image's counter when that image is confirmed
+ * (never at a mere trial, so a revert puts back a firmware the floor still admits), and
+ * to the running image's counter at each install. Every record carries it, so no power
+ * cut can lower it. The journal's byte layout, the state machine and the erase
  * counts are in docs/flash-layout.md.
  *
  * No heap; sectors are copied through a FOTA_COPY_BUF stack buffer. Not reentrant for one
@@ -88,6 +94,8 @@ struct fota_boot_status {
 			      * longer verified) and was reverted; another verify hook error */
 	uint32_t image_size; /* bytes of the new (staged or installed) image; 0 if none */
 	uint32_t old_size;   /* bytes of the image it replaced; 0 if R held no valid image */
+	uint32_t floor;      /* lowest security counter an image may have (anti-rollback) */
+	uint32_t counter;    /* security counter of the new image, once it was verified */
 };
 
 struct fota_boot_cfg {
@@ -95,12 +103,12 @@ struct fota_boot_cfg {
 	struct fota_layout layout;
 	void *ctx;                      /* passed back to the hooks */
 	/* verify: checks the image at addr (at most max_size bytes) in place: format,
-	 * hash, signature. On FOTA_OK it stores the image's total size in *image_size.
-	 * Returns FOTA_OK; FOTA_ERR_POWER or FOTA_ERR_IO when the flash failed (the boot
-	 * stops and retries at the next boot); any other error means "not a valid image".
-	 * It must only read. */
+	 * hash, signature. On FOTA_OK it stores the image's total size in *image_size and its
+	 * security counter in *counter. Returns FOTA_OK; FOTA_ERR_POWER or FOTA_ERR_IO when
+	 * the flash failed (the boot stops and retries at the next boot); any other error
+	 * means "not a valid image". It must only read. */
 	int (*verify)(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t max_size,
-		      uint32_t *image_size);
+		      uint32_t *image_size, uint32_t *counter);
 	/* progress: optional (NULL). During an install, each whole percent 0..100 once per
 	 * fota_boot_run() call, in order (for the +UPGRADEDL: <percent> URC). An install
 	 * resumed after a power cut starts again at 0 and runs quickly up to where it was. */
@@ -148,7 +156,8 @@ int fota_boot_unstage(const struct fota_boot_cfg *cfg);
 
 /* fota_boot_run: call at every boot before running R. Finishes what a power cut
  * interrupted and moves the update on by one step:
- *   STAGED    -> verify S; install it (DID_INSTALL, reboot) or drop it (DID_REFUSE);
+ *   STAGED    -> verify S; install it (DID_INSTALL, reboot) or drop it (DID_REFUSE:
+ *                it does not verify, or its counter is below the floor);
  *   SWAPPING  -> finish the install (DID_INSTALL, reboot);
  *   SWAPPED   -> verify R; start the trial (DID_TRIAL) or, if it fails, revert;
  *   TRIAL     -> the new image never confirmed: revert (DID_REVERT, reboot);
@@ -161,8 +170,9 @@ int fota_boot_unstage(const struct fota_boot_cfg *cfg);
  * again at the next boot, it goes on where it stopped. */
 int fota_boot_run(const struct fota_boot_cfg *cfg, struct fota_boot_status *st);
 
-/* fota_boot_confirm: the new firmware calls it once its self-test passed; it is kept.
- * In any state other than SWAPPED or TRIAL it does nothing. Returns FOTA_OK,
+/* fota_boot_confirm: the new firmware calls it once its self-test passed; it is kept, and
+ * the floor rises to its security counter. In any state other than SWAPPED or TRIAL it
+ * does nothing. Returns FOTA_OK,
  * FOTA_ERR_INVAL for a bad config, or the flash's error (then the image is not confirmed
  * and the next boot reverts it). */
 int fota_boot_confirm(const struct fota_boot_cfg *cfg);

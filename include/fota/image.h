@@ -193,10 +193,11 @@ struct fota_image_verifier {
 void fota_image_verifier_init(struct fota_image_verifier *v, const struct fota_sha256 *sha,
 			      uint32_t max_size);
 
-/* fota_image_verifier_require_sig: makes v, just initialized, require a signature TLV
- * that holds for the signature port sig (borrowed like sha; NULL requires none, as
- * after init). An image with no signature, or a signature that does not hold, then
- * ends in FOTA_ERR_VERIFY (faults SIG_*). Cannot fail. */
+/* fota_image_verifier_require_sig: makes v require a signature TLV that holds for the
+ * signature port sig (borrowed like sha; NULL requires none, as after init). Call it
+ * after init and before the image's last byte is fed. An image with no signature, or a
+ * signature that does not hold, then ends in FOTA_ERR_VERIFY (faults SIG_*). Cannot
+ * fail. */
 void fota_image_verifier_require_sig(struct fota_image_verifier *v, const struct fota_sig *sig);
 
 /* fota_image_verifier_feed: gives the verifier the next len bytes of the image at data

@@ -336,6 +336,23 @@ static int on_header(void *ctx, const struct fota_http_resp *r)
 	return FOTA_OK;
 }
 
+/* Refuses, on the header alone, an image below the running firmware's security counter or
+ * the journal's floor, and (with a signature port) one whose trailer is too short to hold
+ * both the hash and the signature: no byte of it needs to come. */
+static int security_check(struct fota_agent *a, const struct fota_image_info *info)
+{
+	struct fota_boot_status bs;
+	int err = fota_boot_status(a->cfg.boot, &bs);
+
+	if (err)
+		return err;
+	if (info->security_counter < a->cfg.security_counter || info->security_counter < bs.floor)
+		return FOTA_ERR_ROLLBACK;
+	if (a->cfg.sig && info->trailer_size < FOTA_IMAGE_TRAILER_SIGNED)
+		return FOTA_ERR_VERIFY;
+	return FOTA_OK;
+}
+
 /* The image header is whole: decide on it alone, before anything is erased. */
 static int accept_header(struct fota_agent *a)
 {
@@ -351,11 +368,15 @@ static int accept_header(struct fota_agent *a)
 		a->stop = STOP_LATEST;
 		return FOTA_ERR_CANCELED;
 	}
+	err = security_check(a, info);
+	if (err)
+		return err;
 	if (info->total_size > slot_bytes(a))
 		return FOTA_ERR_FBIG;
 	err = fota_stage_begin(&a->stage, a->cfg.boot, a->cfg.sha);
 	if (err)
 		return err == FOTA_ERR_BUSY ? FOTA_ERR_BUSY : FOTA_ERR_IO;
+	fota_image_verifier_require_sig(&a->stage.ver, a->cfg.sig);
 	a->dl_total = info->total_size;
 	a->dl_target = target_crc(a);
 	save_download(a);
@@ -558,6 +579,7 @@ static void open_conn(struct fota_agent *a)
 			a->dl_target = target_crc(a); /* this one's validators apply */
 			from = 0;
 		}
+		fota_image_verifier_require_sig(&a->stage.ver, a->cfg.sig);
 		a->from = from;
 		if (from && from == a->dl_total) {
 			a->status = 206; /* the whole image came before the cut: no request */

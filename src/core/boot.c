@@ -11,8 +11,8 @@
  * the first half-step not marked done is always right after a power cut.
  *
  * The journal is two halves. Each holds JSLOTS record slots, then a bitmap of one program
- * unit per half-step. A record is a body (magic, generation, state, sizes, CRC) and a
- * commit unit programmed after it; the newest committed record (highest generation, then
+ * unit per half-step. A record is a body (magic, generation, state, sizes, security
+ * floor and counter, CRC) and a commit unit programmed after it; the newest committed record (highest generation, then
  * highest slot) is the state. SWAPPING and REVERTING, which use the bitmap, always start a
  * fresh half: the other half is erased whole and only then gets a record of the next
  * generation, so until that record is committed the old half still rules and a cut
@@ -27,7 +27,8 @@
 #define JMAGIC 0x4C4E4A46u /* "FJNL" */
 #define JCOMMIT 0xC3u      /* every byte of a commit unit */
 #define JSLOTS 8u          /* record slots per half: an update writes at most 5 to one */
-#define JBODY ((28u + FOTA_FLASH_PROG_MAX - 1u) / FOTA_FLASH_PROG_MAX * FOTA_FLASH_PROG_MAX)
+#define JREC 36u   /* bytes of a record body before padding; its CRC is the last 4 */
+#define JBODY ((JREC + FOTA_FLASH_PROG_MAX - 1u) / FOTA_FLASH_PROG_MAX * FOTA_FLASH_PROG_MAX)
 #define JSLOT (JBODY + FOTA_FLASH_PROG_MAX) /* body, then the commit unit */
 #define JBITMAP (JSLOTS * JSLOT)            /* offset of the bitmap in a half */
 #define F_NOREVERT 1u /* R held no valid image: nothing to revert to */
@@ -39,6 +40,8 @@ FOTA_STATIC_ASSERT(JSLOTS <= 8, slot_mask_fits);
 struct jnl {
 	uint32_t gen;      /* generation of the current half; 0: no record anywhere */
 	uint32_t new_size, old_size, n;
+	uint32_t floor;    /* lowest security counter accepted (anti-rollback) */
+	uint32_t counter;  /* the new image's security counter, once verified */
 	int result;
 	uint8_t half;      /* current half (0 or 1) */
 	uint8_t slot;      /* slot of the newest record */
@@ -140,7 +143,7 @@ static bool rec_valid(const uint8_t *b)
 {
 	return fota_get_le32(b) == JMAGIC && fota_get_le32(b + 4) != 0 &&
 	       b[8] >= FOTA_BOOT_STAGED && b[8] <= FOTA_BOOT_REFUSED &&
-	       fota_get_le32(b + 24) == fota_crc32(0, b, 24) &&
+	       fota_get_le32(b + JREC - 4) == fota_crc32(0, b, JREC - 4) &&
 	       all_are(b + JBODY, FOTA_FLASH_PROG_MAX, JCOMMIT);
 }
 
@@ -180,6 +183,8 @@ static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
 			j->new_size = fota_get_le32(b + 12);
 			j->old_size = fota_get_le32(b + 16);
 			j->n = fota_get_le32(b + 20);
+			j->floor = fota_get_le32(b + 24);
+			j->counter = fota_get_le32(b + 28);
 		}
 	}
 	for (unsigned s = j->slot + 1u; j->gen && s < JSLOTS; s++) {
@@ -228,7 +233,9 @@ static int jwrite(const struct fota_boot_cfg *c, struct jnl *j, unsigned state, 
 	fota_put_le32(b + 12, j->new_size);
 	fota_put_le32(b + 16, j->old_size);
 	fota_put_le32(b + 20, j->n);
-	fota_put_le32(b + 24, fota_crc32(0, b, 24));
+	fota_put_le32(b + 24, j->floor);
+	fota_put_le32(b + 28, j->counter);
+	fota_put_le32(b + JREC - 4, fota_crc32(0, b, JREC - 4));
 	memset(b + JBODY, JCOMMIT, FOTA_FLASH_PROG_MAX);
 	addr = jbase(c, j->half) + j->next * JSLOT;
 	err = f->prog(f->ctx, addr, b, JBODY);
@@ -305,29 +312,40 @@ static int move(const struct fota_boot_cfg *c, const struct jnl *j, bool back)
 	}
 }
 
-/* STAGED: verify S (refuse it if it fails) and R (its size, or no revert), then start
- * the install. */
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+/* STAGED: verify S and R (R's size, or no revert; R's counter raises the floor), refuse S
+ * if it fails or is below the floor, else start the install. */
 static int stage(const struct fota_boot_cfg *c, struct jnl *j, struct fota_boot_status *st)
 {
 	uint32_t ss = c->flash->sector_size, max = c->layout.slot_sectors * ss;
-	uint32_t size = 0, old = 0;
-	int err = c->verify(c->ctx, c->flash, c->layout.stage_addr + ss, max, &size);
+	uint32_t size = 0, old = 0, counter = 0, old_counter = 0;
+	int err = c->verify(c->ctx, c->flash, c->layout.stage_addr + ss, max, &size, &counter);
+	int rerr;
 
 	if (halt(err))
 		return err;
+	rerr = c->verify(c->ctx, c->flash, c->layout.run_addr, max, &old, &old_counter);
+	if (halt(rerr))
+		return rerr;
+	j->flags = 0;
+	if (rerr || !old || old > max) {
+		old = 0;
+		old_counter = 0;
+		j->flags = F_NOREVERT;
+	}
+	j->floor = max_u32(j->floor, old_counter);
+	j->counter = counter;
 	if (!err && size != j->new_size)
 		err = FOTA_ERR_VERIFY;
+	if (!err && counter < j->floor)
+		err = FOTA_ERR_ROLLBACK;
 	if (err) {
 		st->did = FOTA_BOOT_DID_REFUSE;
 		return jwrite(c, j, FOTA_BOOT_REFUSED, err);
-	}
-	err = c->verify(c->ctx, c->flash, c->layout.run_addr, max, &old);
-	if (halt(err))
-		return err;
-	j->flags = 0;
-	if (err || !old || old > max) {
-		old = 0;
-		j->flags = F_NOREVERT;
 	}
 	j->old_size = old;
 	j->n = ((size > old ? size : old) + ss - 1) / ss;
@@ -340,13 +358,15 @@ static void fill(struct fota_boot_status *st, const struct jnl *j)
 	st->result = j->result;
 	st->image_size = j->new_size;
 	st->old_size = j->old_size;
+	st->floor = j->floor;
+	st->counter = j->counter;
 }
 
 int fota_boot_run(const struct fota_boot_cfg *c, struct fota_boot_status *st)
 {
 	struct fota_boot_status dummy;
 	struct jnl j;
-	uint32_t size = 0;
+	uint32_t size = 0, counter = 0;
 	int err;
 
 	if (!c)
@@ -366,16 +386,20 @@ int fota_boot_run(const struct fota_boot_cfg *c, struct fota_boot_status *st)
 			err = move(c, &j, false);
 			if (err)
 				goto out;
-			err = jwrite(c, &j, j.flags & F_NOREVERT ? FOTA_BOOT_CONFIRMED :
-				     FOTA_BOOT_SWAPPED, FOTA_OK);
+			if (j.flags & F_NOREVERT) {
+				j.floor = max_u32(j.floor, j.counter);
+				err = jwrite(c, &j, FOTA_BOOT_CONFIRMED, FOTA_OK);
+			} else {
+				err = jwrite(c, &j, FOTA_BOOT_SWAPPED, FOTA_OK);
+			}
 			goto out;
 		case FOTA_BOOT_SWAPPED:
 			/* First boot of the new image: trust it only if it verifies in place. */
 			err = c->verify(c->ctx, c->flash, c->layout.run_addr,
-					c->layout.slot_sectors * c->flash->sector_size, &size);
+					c->layout.slot_sectors * c->flash->sector_size, &size, &counter);
 			if (halt(err))
 				goto out;
-			if (!err && size == j.new_size) {
+			if (!err && size == j.new_size && counter == j.counter) {
 				st->did = FOTA_BOOT_DID_TRIAL;
 				err = jwrite(c, &j, FOTA_BOOT_TRIAL, FOTA_OK);
 				goto out;
@@ -417,6 +441,7 @@ int fota_boot_mark_staged(const struct fota_boot_cfg *c, uint32_t image_size)
 	j.new_size = image_size;
 	j.old_size = 0;
 	j.n = 0;
+	j.counter = 0;
 	j.flags = 0;
 	return jwrite(c, &j, FOTA_BOOT_STAGED, FOTA_OK);
 }
@@ -438,6 +463,7 @@ int fota_boot_confirm(const struct fota_boot_cfg *c)
 
 	if (err || (j.state != FOTA_BOOT_SWAPPED && j.state != FOTA_BOOT_TRIAL))
 		return err;
+	j.floor = max_u32(j.floor, j.counter);
 	return jwrite(c, &j, FOTA_BOOT_CONFIRMED, FOTA_OK);
 }
 

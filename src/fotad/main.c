@@ -54,6 +54,7 @@ struct fotad {
 	uint32_t cut_at;        /* --power-cut N: power goes off before flash operation N */
 	bool cut_torn;
 	const char *server;     /* KEY mode's server */
+	const char *pubkey;     /* --pubkey: images must be signed by this key */
 	uint32_t clock_rate;    /* the schedule runs this many times faster */
 	uint32_t net_timeout;   /* ms: connect and idle timeouts (0: the core's defaults) */
 
@@ -61,6 +62,7 @@ struct fotad {
 	struct fota_simflash sf;
 	struct fota_boot_cfg boot;
 	struct fota_posix_sha256 sha;
+	struct fota_posix_sig sig;  /* the provisioned public key (with --pubkey) */
 	struct fota_module mod;
 	struct fota_posix_net net;
 	struct fota_agent agent;
@@ -119,8 +121,11 @@ static void usage(FILE *f)
 		"                     built-in image named %s, version --version\n"
 		"  --version STRING   the built-in factory image's version (default %s)\n"
 		"  --flash-size BYTES size of the emulated flash, a multiple of 4096 (default 4 MiB)\n"
-		"  --server URL       the FOTA server of KEY mode, http://host[:port] (default\n"
+		"  --server URL       the FOTA server of KEY mode, http[s]://host[:port] (default\n"
 		"                     %s, as on a real module)\n"
+		"  --pubkey FILE      provision the module with this ECDSA P-256 public key (PEM):\n"
+		"                     from then on it installs only images signed by its private key\n"
+		"                     (fota pack --key, fota sign); others end in -1003\n"
 		"  --clock-rate N     the module's schedule runs N times faster: PERIOD 86400 passes\n"
 		"                     in 86400/N seconds (network timeouts stay real)\n"
 		"  --net-timeout MS   connect and idle timeout of downloads (default 30000)\n"
@@ -151,6 +156,7 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 		{ "stage", required_argument, NULL, 'S' },
 		{ "power-cut", required_argument, NULL, 'P' },
 		{ "server", required_argument, NULL, 'R' },
+		{ "pubkey", required_argument, NULL, 'K' },
 		{ "clock-rate", required_argument, NULL, 'C' },
 		{ "net-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
@@ -225,13 +231,16 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 		case 'R': {
 			struct fota_url u;
 
-			if (fota_url_parse(optarg, strlen(optarg), &u) || u.https) {
-				logmsg("--server: expected http://host[:port], got '%s'", optarg);
+			if (fota_url_parse(optarg, strlen(optarg), &u)) {
+				logmsg("--server: expected http[s]://host[:port], got '%s'", optarg);
 				return -1;
 			}
 			d->server = optarg;
 			break;
 		}
+		case 'K':
+			d->pubkey = optarg;
+			break;
 		case 'C':
 		case 'T':
 			errno = 0;
@@ -558,15 +567,25 @@ static int flash_factory(struct fotad *d)
 	return 0;
 }
 
+/* The boot code's check of an image in place. The signature (with --pubkey) is required
+ * of the staged image, the one about to be installed; the image in the running slot (the
+ * factory's, or one installed from a signed image) is checked for integrity only, so an
+ * unsigned factory firmware can still be reverted to. */
 static int verify_hook(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t max_size,
-		       uint32_t *image_size)
+		       uint32_t *image_size, uint32_t *counter)
 {
 	struct fotad *d = ctx;
 	struct fota_image_info info;
-	int err = fota_image_verify_flash(f, addr, max_size, &d->sha.port, &info);
+	bool staged = addr == d->boot.layout.stage_addr + f->sector_size;
+	int err = fota_image_verify_flash_sig(f, addr, max_size, &d->sha.port,
+					      staged && d->pubkey ? &d->sig.port : NULL, &info);
 
-	if (!err)
+	if (!err) {
 		*image_size = info.total_size;
+		*counter = info.security_counter;
+	} else if (staged && err != FOTA_ERR_POWER) {
+		logmsg("boot: the staged image is refused: %s", fota_strerror(err));
+	}
 	return err;
 }
 
@@ -619,6 +638,8 @@ static int start_firmware(struct fotad *d)
 		.boot = &d->boot,
 		.sha = &d->sha.port,
 		.net = &d->net.port,
+		.sig = d->pubkey ? &d->sig.port : NULL,
+		.security_counter = d->running.security_counter,
 		.server = d->server,
 		.family = d->running.name,
 		.period_scale = d->clock_rate,
@@ -875,6 +896,17 @@ int main(int argc, char **argv)
 	}
 	fota_simflash_cut_power(&d.sf, d.cut_at, d.cut_torn ? FOTA_CUT_TORN : FOTA_CUT_CLEAN);
 	fota_posix_sha256_init(&d.sha);
+	if (d.pubkey) {
+		err = fota_posix_sig_load(&d.sig, d.pubkey);
+		if (err) {
+			logmsg("--pubkey %s: %s", d.pubkey,
+			       err == FOTA_ERR_NOENT || err == FOTA_ERR_IO ? strerror(errno) :
+			       err == FOTA_ERR_NOTSUP ? "not an ECDSA P-256 key" :
+							"no public key in it (PEM expected)");
+			d.pubkey = NULL;
+			goto out_flash;
+		}
+	}
 	d.boot = (struct fota_boot_cfg){
 		.flash = &d.sf.flash,
 		.ctx = &d,
@@ -915,6 +947,8 @@ out_port:
 out_net:
 	fota_posix_net_free(&d.net);
 out_flash:
+	if (d.pubkey)
+		fota_posix_sig_free(&d.sig);
 	fota_posix_sha256_free(&d.sha);
 	fota_simflash_close(&d.sf);
 	return rc;

@@ -92,13 +92,15 @@ static void reboot_hook(void *ctx)
 }
 
 static int verify(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t max,
-		  uint32_t *size)
+		  uint32_t *size, uint32_t *counter)
 {
 	struct fota_image_info ii;
 	int err = fota_image_verify_flash(f, addr, max, ctx, &ii);
 
-	if (!err)
+	if (!err) {
 		*size = ii.total_size;
+		*counter = ii.security_counter;
+	}
 	return err;
 }
 
@@ -872,14 +874,20 @@ static void six_redirects_in_a_row_give_1004(void **state)
 	assert_int_equal(reboots, 0);
 }
 
-static void redirect_to_https_gives_1000(void **state)
+static void redirect_to_https_is_followed_over_tls_on_port_443(void **state)
 {
 	(void)state;
 	url_mode("http://a.test/start");
 	fake_server_route(&srv, "/start", FAKE_REDIRECT)->location = "https://b.test/fw.bin";
+	serve_file("/fw.bin", &img, ETAG);
 	attempt();
-	assert_int_equal(srv.nconns, 1);
-	assert_status("+UPGRADE: 2,-1000,302,0");
+	assert_int_equal(srv.nconns, 2);
+	assert_false(srv.conns[0].tls);
+	assert_true(srv.conns[1].tls);
+	assert_int_equal(srv.conns[1].port, 443);
+	assert_header((1, "Host"), "b.test"); /* the default port of https left out */
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
 }
 
 /* ======================================================================================= */
@@ -1262,6 +1270,159 @@ static void corrupt_payload_byte_gives_1003_and_is_never_staged(void **state)
 	assert_staged(&img, false);
 }
 
+/* ---- signed images and anti-rollback ---------------------------------------------------- */
+
+/* A fake signature port: the "signature" of a hash by key k is each hash byte XOR k, twice
+ * over (the real ECDSA port is tested in test_posix_sig.c). */
+struct fake_sig {
+	struct fota_sig port;
+	uint8_t key;
+};
+
+static int fake_verify(void *ctx, const uint8_t hash[FOTA_SHA256_SIZE],
+		       const uint8_t sig[FOTA_SIG_SIZE])
+{
+	const struct fake_sig *f = ctx;
+
+	for (unsigned i = 0; i < FOTA_SIG_SIZE; i++)
+		if (sig[i] != (uint8_t)(hash[i % FOTA_SHA256_SIZE] ^ f->key))
+			return FOTA_ERR_VERIFY;
+	return FOTA_OK;
+}
+
+static struct fake_sig module_key = { { &module_key, fake_verify }, 0x5A };
+
+/* An image of version NEWER with security counter `counter`, signed by key (0: unsigned,
+ * but with room for a signature in its trailer, like a signed image). */
+static void make_signed(struct image *im, uint32_t counter, uint8_t key)
+{
+	struct fota_image_info ii = { .name = FAMILY, .version = NEWER };
+	uint8_t d[FOTA_SHA256_SIZE], sg[FOTA_SIG_SIZE];
+	size_t at = FOTA_IMAGE_HDR_SIZE + PAYLOAD;
+
+	ii.payload_size = PAYLOAD;
+	ii.trailer_size = FOTA_IMAGE_TRAILER_SIGNED;
+	ii.security_counter = counter;
+	free(im->p);
+	im->len = at + FOTA_IMAGE_TRAILER_SIGNED;
+	im->p = malloc(im->len);
+	assert_non_null(im->p);
+	assert_int_equal(fota_image_write_header(im->p, FOTA_IMAGE_HDR_SIZE, &ii), FOTA_OK);
+	for (size_t i = 0; i < PAYLOAD; i++)
+		im->p[FOTA_IMAGE_HDR_SIZE + i] = (uint8_t)(i * 13 + counter);
+	assert_int_equal(fota_posix_sha256(im->p, at, d), FOTA_OK);
+	for (unsigned i = 0; i < FOTA_SIG_SIZE; i++)
+		sg[i] = (uint8_t)(d[i % FOTA_SHA256_SIZE] ^ key);
+	at += (size_t)fota_image_put_tlv(im->p + at, 64, FOTA_TLV_SHA256, d, FOTA_SHA256_SIZE);
+	/* Unsigned: the room is a private TLV, so only the missing signature is wrong. */
+	fota_image_put_tlv(im->p + at, 128, key ? FOTA_TLV_SIGNATURE : 0x8000, sg, FOTA_SIG_SIZE);
+}
+
+/* The module is provisioned with module_key and runs firmware of counter 5. */
+static void provisioned(void)
+{
+	acfg.sig = &module_key.port;
+	acfg.security_counter = 5;
+	restart_agent();
+	key_mode("k");
+}
+
+static void provisioned_module_stages_an_image_signed_by_its_key(void **state)
+{
+	(void)state;
+	provisioned();
+	make_signed(&img2, 5, 0x5A);
+	serve_file(KEY_PATH, &img2, ETAG);
+	attempt();
+	assert_status("+UPGRADE: 2,0,200,0");
+	assert_int_equal(reboots, 1);
+	assert_staged(&img2, true);
+}
+
+static void image_signed_by_another_key_gives_1003_and_is_never_staged(void **state)
+{
+	int v[256];
+	size_t n;
+
+	(void)state;
+	provisioned();
+	make_signed(&img2, 6, 0x33);
+	serve_file(KEY_PATH, &img2, ETAG);
+	start();
+	while (fota_agent_busy(&agent)) {
+		now += poll_once();
+		assert_int_not_equal(journal_state(), FOTA_BOOT_STAGED);
+	}
+	assert_status("+UPGRADE: 2,-1003,200,0");
+	n = indications(v, 256);
+	assert_int_equal(v[n - 1], -1003);
+	assert_int_equal(reboots, 0);
+}
+
+static void unsigned_image_gives_1003_on_a_provisioned_module(void **state)
+{
+	(void)state;
+	provisioned();
+	/* Room for a signature but none: refused once the trailer is read. */
+	make_signed(&img2, 6, 0);
+	serve_file(KEY_PATH, &img2, ETAG);
+	attempt();
+	assert_status("+UPGRADE: 2,-1003,200,0");
+	assert_int_equal(reboots, 0);
+	assert_int_not_equal(journal_state(), FOTA_BOOT_STAGED);
+
+	/* A trailer too short for any signature: refused on the header, nothing erased. */
+	fresh(1);
+	provisioned();
+	serve_file(KEY_PATH, &img, ETAG);
+	attempt();
+	assert_status("+UPGRADE: 2,-1003,200,0");
+	assert_true(srv.body_delivered < 1024 + FOTA_IMAGE_HDR_SIZE);
+	assert_int_equal(stage_erases(NULL), 0);
+	assert_int_equal(journal_state(), FOTA_BOOT_NONE);
+}
+
+static void image_below_the_running_counter_gives_1003_on_its_header(void **state)
+{
+	(void)state;
+	provisioned();
+	make_signed(&img2, 4, 0x5A); /* newer version string, lower counter: a downgrade */
+	serve_file(KEY_PATH, &img2, ETAG);
+	attempt();
+	assert_status("+UPGRADE: 2,-1003,200,0");
+	assert_true(srv.body_delivered < 1024 + FOTA_IMAGE_HDR_SIZE);
+	assert_int_equal(stage_erases(NULL), 0);
+	assert_int_equal(journal_state(), FOTA_BOOT_NONE);
+	assert_int_equal(reboots, 0);
+}
+
+static void image_below_the_journals_floor_gives_1003(void **state)
+{
+	struct fota_boot_status bs;
+
+	(void)state;
+	/* An update to counter 9 was confirmed earlier: the journal's floor is 9 even though
+	 * this firmware says 5 (e.g. a stale value built into it). */
+	provisioned();
+	make_signed(&img2, 9, 0x5A);
+	serve_file(KEY_PATH, &img2, ETAG);
+	attempt();
+	assert_int_equal(reboots, 1);
+	assert_int_equal(fota_boot_run(&boot, &bs), FOTA_OK);
+	assert_int_equal(fota_boot_confirm(&boot), FOTA_OK);
+	assert_int_equal(fota_boot_status(&boot, &bs), FOTA_OK);
+	assert_int_equal(bs.floor, 9);
+	power_on();
+	key_mode("k");
+	make_signed(&img2, 8, 0x5A);
+	srv.routes[0].body = img2.p;
+	srv.routes[0].len = img2.len;
+	attempt();
+	assert_status("+UPGRADE: 2,-1003,200,0");
+	assert_true(srv.body_delivered < img2.len + 1024 + FOTA_IMAGE_HDR_SIZE);
+	assert_int_equal(reboots, 1);
+}
+
 static void corrupt_header_gives_1003(void **state)
 {
 	(void)state;
@@ -1406,14 +1567,33 @@ static void bytes_after_the_image_end_give_1003(void **state)
 /* ======================================================================================= */
 /* 10. Network failures                                                                     */
 
-static void https_url_gives_1000_at_once(void **state)
+static void https_url_asks_the_port_for_tls(void **state)
 {
 	(void)state;
+	url_mode("https://files.test:8443" FW_PATH);
+	serve_file(FW_PATH, &img, ETAG);
+	attempt();
+	assert_int_equal(srv.nconns, 1);
+	assert_true(srv.conns[0].tls);
+	assert_int_equal(srv.conns[0].port, 8443);
+	assert_header((0, "Host"), "files.test:8443");
+	assert_status("+UPGRADE: 2,0,200,0");
+}
+
+static void failed_tls_handshake_gives_1002_without_retries(void **state)
+{
+	int v[8];
+
+	(void)state;
 	url_mode("https://files.test" FW_PATH);
-	assert_string_equal(at("AT+UPGRADE"), "\r\nOK\r\n\r\n+UPGRADEIND: -1000\r\n");
-	assert_false(fota_agent_busy(&agent));
-	assert_int_equal(srv.nconns, 0);
-	assert_status("+UPGRADE: 2,-1000,0,0");
+	serve_file(FW_PATH, &img, ETAG);
+	srv.every.ready_err = FOTA_ERR_TLS; /* a bad certificate: retrying cannot help */
+	attempt();
+	assert_int_equal(srv.nconns, 1);
+	assert_status("+UPGRADE: 2,-1002,0,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1002);
+	assert_int_equal(reboots, 0);
 }
 
 static void radio_off_gives_1001_without_a_connection(void **state)
@@ -1939,7 +2119,7 @@ int main(void)
 		T(path_relative_and_scheme_relative_redirects_are_resolved),
 		T(five_redirects_are_followed),
 		T(six_redirects_in_a_row_give_1004),
-		T(redirect_to_https_gives_1000),
+		T(redirect_to_https_is_followed_over_tls_on_port_443),
 		T(lost_connection_resumes_with_range_of_exactly_the_bytes_received),
 		T(lost_connection_twice_resumes_twice),
 		T(server_answering_200_to_a_range_restarts_the_image),
@@ -1953,6 +2133,11 @@ int main(void)
 		T(image_too_big_for_the_slot_gives_1005_without_erasing),
 		T(corrupt_payload_byte_gives_1003_and_is_never_staged),
 		T(corrupt_header_gives_1003),
+		T(provisioned_module_stages_an_image_signed_by_its_key),
+		T(image_signed_by_another_key_gives_1003_and_is_never_staged),
+		T(unsigned_image_gives_1003_on_a_provisioned_module),
+		T(image_below_the_running_counter_gives_1003_on_its_header),
+		T(image_below_the_journals_floor_gives_1003),
 		T(answer_that_is_no_image_gives_1003),
 		T(body_shorter_than_the_image_header_gives_1003),
 		T(content_length_shorter_than_the_image_gives_1003),
@@ -1961,7 +2146,8 @@ int main(void)
 		T(body_cut_short_with_no_progress_gives_1002_after_all_tries),
 		T(body_ending_with_the_connection_cut_short_is_resumed),
 		T(bytes_after_the_image_end_give_1003),
-		T(https_url_gives_1000_at_once),
+		T(https_url_asks_the_port_for_tls),
+		T(failed_tls_handshake_gives_1002_without_retries),
 		T(radio_off_gives_1001_without_a_connection),
 		T(dns_failure_every_time_gives_1001_after_all_tries_with_growing_backoff),
 		T(dns_failure_at_open_is_retried_the_same),

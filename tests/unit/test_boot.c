@@ -64,7 +64,7 @@ static void make_image(uint8_t *buf, uint32_t size, uint32_t version)
 
 /* The verify hook: header, length within max_size, CRC of the body, read through f. */
 static int fake_verify(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t max_size,
-		       uint32_t *image_size)
+		       uint32_t *image_size, uint32_t *counter)
 {
 	uint8_t h[IMG_HDR], buf[1024];
 	uint32_t len, crc = 0;
@@ -89,6 +89,7 @@ static int fake_verify(void *ctx, const struct fota_flash *f, uint32_t addr, uin
 	if (crc != fota_get_le32(h + 8))
 		return FOTA_ERR_VERIFY;
 	*image_size = IMG_HDR + len;
+	*counter = fota_get_le32(h + 12); /* the version doubles as the security counter */
 	return FOTA_OK;
 }
 
@@ -256,10 +257,11 @@ static void check_untouched(const struct rig *r)
 static enum fota_boot_state check_settled(struct rig *r)
 {
 	struct fota_boot_status st;
-	uint32_t size = 0;
+	uint32_t size = 0, counter = 0;
 
 	assert_int_equal(fota_boot_status(&r->cfg, &st), FOTA_OK);
-	assert_int_equal(fake_verify(NULL, &r->port, r->l->run_addr, slot_bytes(r), &size), FOTA_OK);
+	assert_int_equal(fake_verify(NULL, &r->port, r->l->run_addr, slot_bytes(r), &size, &counter),
+			 FOTA_OK);
 	if (st.state == FOTA_BOOT_CONFIRMED) {
 		assert_int_equal(st.result, FOTA_OK);
 		assert_int_equal(size, r->new_size);
@@ -274,6 +276,10 @@ static enum fota_boot_state check_settled(struct rig *r)
 	}
 	assert_int_equal(st.image_size, r->new_size);
 	assert_int_equal(st.old_size, r->old_size);
+	/* The floor: the counter of the image that runs (the version doubles as the counter
+	 * here, and each rig's versions only grow), whatever cut came before. */
+	assert_int_equal(st.floor, fota_get_le32((st.state == FOTA_BOOT_CONFIRMED ? r->new_img :
+						  r->old_img) + 12));
 	check_untouched(r);
 	fota_simflash_cut_power(&r->sf, 0, FOTA_CUT_CLEAN);
 	assert_int_equal(power_up(r, true), FOTA_OK);
@@ -542,7 +548,7 @@ static void forge_record(struct rig *r, uint8_t st, uint32_t n)
 {
 	uint8_t *b = r->mem + r->l->journal_addr;
 
-	memset(b, 0xFF, 48);
+	memset(b, 0xFF, 64);
 	fota_put_le32(b, 0x4C4E4A46u); /* "FJNL" */
 	fota_put_le32(b + 4, 1);       /* generation */
 	b[8] = st;
@@ -551,8 +557,10 @@ static void forge_record(struct rig *r, uint8_t st, uint32_t n)
 	fota_put_le32(b + 12, 4096);   /* new size */
 	fota_put_le32(b + 16, 4096);   /* old size */
 	fota_put_le32(b + 20, n);
-	fota_put_le32(b + 24, fota_crc32(0, b, 24));
-	memset(b + 32, 0xC3, 16);      /* the commit unit */
+	fota_put_le32(b + 24, 0);      /* security floor */
+	fota_put_le32(b + 28, 0);      /* new image's counter */
+	fota_put_le32(b + 32, fota_crc32(0, b, 32));
+	memset(b + 48, 0xC3, 16);      /* the commit unit */
 }
 
 static void journal_record_that_does_not_fit_the_layout_is_refused(void **state)
@@ -912,6 +920,118 @@ static void revert_survives_power_cuts_prog8(void **state)
 
 /* The real size: 4 MiB, 4 KiB sectors, default layout (N = 501). A whole update, a whole
  * revert, and power cuts at a sample of operations of each. */
+/* --- anti-rollback ------------------------------------------------------------------------ */
+
+/* Stages a new image of version (= security counter) v in place of the last one. */
+static void stage_version(struct rig *r, uint32_t v)
+{
+	make_image(r->new_img, r->new_size, v);
+	memcpy(r->mem + r->l->stage_addr + r->ss, r->new_img, r->new_size);
+	assert_int_equal(fota_boot_mark_staged(&r->cfg, r->new_size), FOTA_OK);
+}
+
+static void refused_for_rollback(struct rig *r)
+{
+	struct fota_boot_status st;
+
+	memcpy(r->snap, r->mem, r->size);
+	assert_int_equal(fota_boot_run(&r->cfg, &st), FOTA_OK);
+	assert_int_equal(st.did, FOTA_BOOT_DID_REFUSE);
+	assert_int_equal(st.state, FOTA_BOOT_REFUSED);
+	assert_int_equal(st.result, FOTA_ERR_ROLLBACK);
+	assert_false(st.reboot);
+	/* R and S untouched: nothing of the old image was ever at risk. */
+	assert_memory_equal(r->mem + r->l->run_addr, r->snap + r->l->run_addr,
+			    r->l->journal_addr - r->l->run_addr);
+}
+
+static void image_below_the_running_images_counter_is_refused(void **state)
+{
+	struct rig *r = rig_open(48 * 4 * KIB, 4 * KIB, 1, 9 * 4 * KIB, 10 * 4 * KIB);
+
+	(void)state;
+	/* R runs version 1 with the journal's floor still 0: R's own counter counts. */
+	make_image(r->old_img, r->old_size, 5);
+	memcpy(r->mem + r->l->run_addr, r->old_img, r->old_size);
+	stage_version(r, 4);
+	refused_for_rollback(r);
+	/* The same counter is no rollback. */
+	stage_version(r, 5);
+	assert_int_equal(power_up(r, true), FOTA_OK);
+	assert_int_equal(check_settled(r), FOTA_BOOT_CONFIRMED);
+	rig_close(r);
+}
+
+static void floor_rises_at_confirm_only_and_survives_a_revert(void **state)
+{
+	struct rig *r = rig_open(48 * 4 * KIB, 4 * KIB, 1, 9 * 4 * KIB, 10 * 4 * KIB);
+	struct fota_boot_status st;
+	uint8_t *t;
+
+	(void)state;
+	stage_version(r, 7);
+	assert_int_equal(fota_boot_run(&r->cfg, &st), FOTA_OK); /* installed, not confirmed */
+	assert_int_equal(st.state, FOTA_BOOT_SWAPPED);
+	assert_int_equal(st.floor, 1);
+	assert_int_equal(st.counter, 7);
+	assert_int_equal(fota_boot_run(&r->cfg, &st), FOTA_OK); /* trial */
+	assert_int_equal(st.floor, 1);
+	assert_int_equal(fota_boot_confirm(&r->cfg), FOTA_OK);
+	assert_int_equal(fota_boot_status(&r->cfg, &st), FOTA_OK);
+	assert_int_equal(st.floor, 7);
+
+	/* Version 9 is installed and never confirms: reverted to 7; the floor stays 7. */
+	t = r->old_img;
+	r->old_img = r->new_img;
+	r->old_size = r->new_size;
+	r->new_img = t;
+	stage_version(r, 9);
+	assert_int_equal(power_up(r, false), FOTA_OK); /* installed; runs; never confirms */
+	assert_int_equal(fota_boot_status(&r->cfg, &st), FOTA_OK);
+	assert_int_equal(st.state, FOTA_BOOT_TRIAL);
+	assert_int_equal(st.floor, 7);
+	assert_int_equal(power_up(r, false), FOTA_OK); /* the next boot reverts it */
+	assert_int_equal(check_settled(r), FOTA_BOOT_REVERTED);
+	assert_int_equal(fota_boot_status(&r->cfg, &st), FOTA_OK);
+	assert_int_equal(st.floor, 7);
+
+	/* Below the floor: refused, even though the running image is the same 7. */
+	stage_version(r, 6);
+	refused_for_rollback(r);
+	rig_close(r);
+}
+
+/* A floor raised by a confirmed update never comes down, whatever the cut: every record
+ * carries it, and check_settled asserts it after each cut of the sweeps. Here the cut
+ * falls during a later update that gets refused for rollback. */
+static void rollback_refusal_survives_power_cuts(void **state)
+{
+	struct rig *r = rig_open(48 * 4 * KIB, 4 * KIB, 1, 9 * 4 * KIB, 10 * 4 * KIB);
+	struct fota_boot_status st;
+	uint32_t total;
+
+	(void)state;
+	make_image(r->old_img, r->old_size, 5);
+	memcpy(r->mem + r->l->run_addr, r->old_img, r->old_size);
+	stage_version(r, 3);
+	memcpy(r->snap2, r->mem, r->size);
+	fota_simflash_cut_power(&r->sf, 0, FOTA_CUT_CLEAN);
+	assert_int_equal(power_up(r, true), FOTA_OK);
+	total = r->sf.ops;
+	for (int kind = FOTA_CUT_CLEAN; kind <= FOTA_CUT_TORN; kind++) {
+		for (uint32_t n = 1; n <= total; n++) {
+			cut_at(r, r->snap2, n, (enum fota_simflash_cut)kind, true);
+			assert_int_equal(power_up(r, true), FOTA_OK);
+			assert_int_equal(fota_boot_status(&r->cfg, &st), FOTA_OK);
+			assert_int_equal(st.state, FOTA_BOOT_REFUSED);
+			assert_int_equal(st.result, FOTA_ERR_ROLLBACK);
+			assert_int_equal(st.floor, 5);
+			assert_memory_equal(r->mem + r->l->run_addr, r->old_img, r->old_size);
+		}
+	}
+	rig_close(r);
+}
+
 static void four_mib_flash_installs_and_reverts(void **state)
 {
 	struct rig *r = rig_open(4096 * KIB, 4 * KIB, 1, 1200 * KIB + 77, 1900 * KIB + 5);
@@ -970,6 +1090,9 @@ int main(void)
 		cmocka_unit_test(revert_survives_power_cuts_prog1),
 		cmocka_unit_test(revert_survives_power_cuts_prog8),
 		cmocka_unit_test(four_mib_flash_installs_and_reverts),
+		cmocka_unit_test(image_below_the_running_images_counter_is_refused),
+		cmocka_unit_test(floor_rises_at_confirm_only_and_survives_a_revert),
+		cmocka_unit_test(rollback_refusal_survives_power_cuts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

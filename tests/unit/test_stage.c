@@ -23,13 +23,15 @@ static uint8_t *img;
 static size_t img_len;
 
 static int verify(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t max,
-		  uint32_t *size)
+		  uint32_t *size, uint32_t *counter)
 {
 	struct fota_image_info info;
 	int err = fota_image_verify_flash(f, addr, max, ctx, &info);
 
-	if (!err)
+	if (!err) {
 		*size = info.total_size;
+		*counter = info.security_counter;
+	}
 	return err;
 }
 
