@@ -2,7 +2,8 @@
 docs/at-commands*.md is played against fotad (over stdio, on a new module) and must come
 back byte for byte. A '# ... --state' comment line in a block starts a new power cycle of
 the same module. Blocks showing download or install URCs are illustrations and skipped
-until fotad can produce them."""
+until fotad can produce them; an attempt that ends as it starts (the radio off: -1001)
+needs no server, and its blocks are played."""
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import unittest
 
 from fotalib import ROOT, prog
 
-SKIP = re.compile(r"UPGRADEIND|UPGRADEDL|UPGRADEVER|\+UPGRADE: [12],")
+SKIP = re.compile(r"UPGRADEIND: (?!-1001<)|UPGRADEDL|UPGRADEVER|\+UPGRADE: (1,|2,(?!-1001,0,0<))")
 NAMED = {"<CR>": "\r", "<LF>": "\n", "<BS>": "\b", "<DEL>": "\x7f"}
 
 
