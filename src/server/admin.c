@@ -3,9 +3,10 @@
  * JSON in and out (jansson), firmware uploads (upload.c). Every error is a 4xx (or a 5xx
  * when the server itself failed) with {"error":"<English sentence>"}.
  *
- * Order of the checks: the admin API is on (503), the token (401), the path (404), the
- * method (405), then what the route needs: the body's type (415) and size (413), the
- * project, firmware or device (404), the body's content (400), conflicts (409).
+ * Order of the checks: the admin API is on (503), the client is not held back for its
+ * failed authentications (429, authlimit.h), the token (401), the path (404), the method
+ * (405), then what the route needs: the body's type (415) and size (413), the project,
+ * firmware or device (404), the body's content (400), conflicts (409).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +29,7 @@ enum admin_op {
 	OP_DEVICES,       /* /projects/{key}/devices */
 	OP_UNBAN,         /* /projects/{key}/devices/{id}/unban */
 	OP_STATS,         /* /projects/{key}/stats */
+	OP_KEYS,          /* /projects/{key}/keys */
 };
 
 /* The routes: segments after /api/v1 ("*" is a parameter) and the methods allowed. HEAD
@@ -46,6 +48,7 @@ static const struct route {
 	{ OP_DEVICES, 3, { "projects", "*", "devices" }, "GET" },
 	{ OP_UNBAN, 5, { "projects", "*", "devices", "*", "unban" }, "POST" },
 	{ OP_STATS, 3, { "projects", "*", "stats" }, "GET" },
+	{ OP_KEYS, 3, { "projects", "*", "keys" }, "GET, PUT" },
 };
 
 static const struct route *find_route(const struct fota_srv_path *p)
@@ -97,9 +100,14 @@ static json_t *time_json(int64_t t)
 
 static json_t *project_json(const struct fota_project *p)
 {
-	return json_pack("{s:s, s:s, s:o, s:I, s:I}", "key", p->key, "name", p->name,
+	return json_pack("{s:s, s:s, s:o, s:I, s:I, s:I}", "key", p->key, "name", p->name,
 			 "created", time_json(p->created), "firmware", (json_int_t)p->firmware,
-			 "devices", (json_int_t)p->devices);
+			 "devices", (json_int_t)p->devices, "keys", (json_int_t)p->keys);
+}
+
+static json_t *key_json(const struct fota_project_key *k)
+{
+	return json_pack("{s:s, s:s}", "sha256", k->sha256, "pem", k->pem);
 }
 
 static json_t *firmware_json(const struct fota_firmware *f)
@@ -156,6 +164,13 @@ static int add_string(void *ctx, const char *s)
 {
 	return append(ctx, json_string(s));
 }
+
+static int add_key(void *ctx, const struct fota_project_key *k)
+{
+	return append(ctx, key_json(k));
+}
+
+static json_t *parse_body(struct fota_srv_req *r);
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -254,6 +269,88 @@ static void reply_targets(struct fota_srv_req *r, struct fota_store *s)
 	fota_srv_reply_json(r, 200, json_pack("{s:o}", "devices", a));
 }
 
+/* Answers 200 {"keys":[key, ...]}: the project's signing keys. */
+static void reply_keys(struct fota_srv_req *r, struct fota_store *s)
+{
+	json_t *a = json_array();
+	int err = a ? s->ops->keys_list(s, r->key, add_key, a) : FOTA_ERR_NOMEM;
+
+	if (err) {
+		json_decref(a);
+		store_error(r, err, "project");
+		return;
+	}
+	fota_srv_reply_json(r, 200, json_pack("{s:o}", "keys", a));
+}
+
+/* Reads the JSON array j of PEM public keys into v (FOTA_SRV_KEYS_MAX entries), each in
+ * canonical form, into *n. Answers 400 and returns false when one is not an ECDSA P-256
+ * public key, or there are too many; field names the array in the messages. */
+static bool read_keys(struct fota_srv_req *r, const char *field, json_t *j,
+		      struct fota_project_key *v, size_t *n)
+{
+	char msg[160];
+	size_t i;
+	json_t *k;
+
+	if (!json_is_array(j)) {
+		fota_srv_reply_error(r, 400, "%s: an array of PEM public keys is required "
+				     "([\"-----BEGIN PUBLIC KEY-----\\n...\"])", field);
+		return false;
+	}
+	if (json_array_size(j) > FOTA_SRV_KEYS_MAX) {
+		fota_srv_reply_error(r, 400, "%s: at most %d keys", field, FOTA_SRV_KEYS_MAX);
+		return false;
+	}
+	json_array_foreach(j, i, k) {
+		if (!json_is_string(k)) {
+			fota_srv_reply_error(r, 400, "%s[%zu]: a string is required (a PEM public "
+					     "key)", field, i);
+			return false;
+		}
+		if (fota_srv_key_canon(json_string_value(k), json_string_length(k), &v[i], msg,
+				       sizeof(msg)) != FOTA_OK) {
+			fota_srv_reply_error(r, 400, "%s[%zu]: %s", field, i, msg);
+			return false;
+		}
+	}
+	*n = json_array_size(j);
+	return true;
+}
+
+static void put_keys(struct fota_srv_req *r, struct fota_store *s)
+{
+	struct fota_project_key *v = NULL;
+	json_t *j;
+	size_t n = 0;
+	int err = s->ops->project_get(s, r->key, NULL);
+
+	if (err) {
+		store_error(r, err, "project");
+		return;
+	}
+	j = parse_body(r);
+	if (!j)
+		return;
+	v = calloc(FOTA_SRV_KEYS_MAX, sizeof(*v));
+	if (!v) {
+		fota_srv_reply_error(r, 500, "out of memory");
+		goto out;
+	}
+	if (!read_keys(r, "the body", j, v, &n))
+		goto out;
+	err = s->ops->keys_set(s, r->key, v, n);
+	if (err) {
+		store_error(r, err, "project");
+		goto out;
+	}
+	fota_srv_log("project %s: %zu signing key(s) set by the admin API", r->key, n);
+	reply_keys(r, s);
+out:
+	free(v);
+	json_decref(j);
+}
+
 static void get_project(struct fota_srv_req *r, struct fota_store *s)
 {
 	struct fota_project p;
@@ -325,6 +422,11 @@ static bool switch_param(struct fota_srv_req *r, const struct fota_srv_query *q,
 	return false;
 }
 
+static int upload_key(void *ctx, const struct fota_project_key *k)
+{
+	return fota_srv_upload_add_key(ctx, k);
+}
+
 /* POST /projects/{key}/firmware?name=N&version=V: the checks that need no body, then the
  * upload starts. */
 static void upload_begin(struct fota_srv_req *r, struct fota_store *s, const char *qs, size_t qlen)
@@ -386,6 +488,18 @@ static void upload_begin(struct fota_srv_req *r, struct fota_store *s, const cha
 		fota_srv_reply_error(r, 500, "cannot store an upload now (%s)", fota_strerror(err));
 		return;
 	}
+	/* The project's keys as they are now: a signature by one of them is required. */
+	err = s->ops->keys_list(s, r->key, upload_key, r->up);
+	if (err) {
+		fota_srv_upload_free(r->up);
+		r->up = NULL;
+		if (err == FOTA_ERR_NOENT || err == FOTA_ERR_BUSY || err == FOTA_ERR_NOMEM)
+			store_error(r, err, "project");
+		else
+			fota_srv_reply_error(r, 500, "the project's keys cannot be read (%s)",
+					     fota_strerror(err));
+		return;
+	}
 	r->body_kind = FOTA_BODY_UPLOAD;
 }
 
@@ -399,6 +513,8 @@ static void upload_end(struct fota_srv_req *r)
 	int err;
 
 	if (!s) {
+		fota_srv_upload_free(r->up);
+		r->up = NULL;
 		fota_srv_reply_error(r, 500, "the storage failed");
 		return;
 	}
@@ -419,8 +535,11 @@ static void upload_end(struct fota_srv_req *r)
 	}
 	pthread_mutex_unlock(&srv->files_lock);
 	if (!err) {
-		fota_srv_log("firmware %" PRId64 ": %s %s uploaded (%" PRId64 " bytes, sha256 %s)",
-			     fw.id, fw.name, fw.version, fw.size, fw.sha256);
+		const char *signer = fota_srv_upload_signer(r->up);
+
+		fota_srv_log("firmware %" PRId64 ": %s %s uploaded (%" PRId64 " bytes, sha256 %s%s%s)",
+			     fw.id, fw.name, fw.version, fw.size, fw.sha256,
+			     signer ? ", signed by key " : "", signer ? signer : "");
 		snprintf(where, sizeof(where), "/api/v1/projects/%s/firmware/%" PRId64, r->key, fw.id);
 		fota_srv_add_header(r, MHD_HTTP_HEADER_LOCATION, where);
 		fota_srv_reply_json(r, 201, firmware_json(&fw));
@@ -433,6 +552,10 @@ static void upload_end(struct fota_srv_req *r)
 	} else {
 		fota_srv_reply_error(r, 500, "%s", msg);
 	}
+	/* Whatever the outcome, the temporary file goes before the client reads the answer
+	 * (a refused upload leaves nothing behind, even for a moment). */
+	fota_srv_upload_free(r->up);
+	r->up = NULL;
 	fota_srv_store_put(srv, s);
 }
 
@@ -457,11 +580,13 @@ static json_t *parse_body(struct fota_srv_req *r)
 
 static void create_project(struct fota_srv_req *r, struct fota_store *s)
 {
-	json_t *j = parse_body(r), *name;
+	json_t *j = parse_body(r), *name, *keys;
+	struct fota_project_key *kv = NULL;
 	struct fota_project p;
 	const char *k;
 	json_t *v;
 	char key[FOTA_SRV_KEY_LEN + 1], where[80];
+	size_t nkeys = 0;
 	int err = FOTA_ERR_EXIST;
 
 	if (!j)
@@ -471,7 +596,7 @@ static void create_project(struct fota_srv_req *r, struct fota_store *s)
 		goto out;
 	}
 	json_object_foreach(j, k, v) {
-		if (strcmp(k, "name")) {
+		if (strcmp(k, "name") && strcmp(k, "keys")) {
 			fota_srv_reply_error(r, 400, "unknown field '%s'", k);
 			goto out;
 		}
@@ -484,6 +609,16 @@ static void create_project(struct fota_srv_req *r, struct fota_store *s)
 	if (!name_ok(r, "name", json_string_value(name), json_string_length(name),
 		     FOTA_STORE_NAME_CHARS))
 		goto out;
+	keys = json_object_get(j, "keys");
+	if (keys) {
+		kv = calloc(FOTA_SRV_KEYS_MAX, sizeof(*kv));
+		if (!kv) {
+			fota_srv_reply_error(r, 500, "out of memory");
+			goto out;
+		}
+		if (!read_keys(r, "keys", keys, kv, &nkeys))
+			goto out;
+	}
 	for (int tries = 0; err == FOTA_ERR_EXIST && tries < 3; tries++) {
 		uint8_t b[FOTA_SRV_KEY_LEN / 2];
 
@@ -499,11 +634,26 @@ static void create_project(struct fota_srv_req *r, struct fota_store *s)
 		store_error(r, err, "project");
 		goto out;
 	}
-	fota_srv_log("project %s created", p.key);
+	if (nkeys) {
+		/* Both or neither: a project that should require signatures is never left
+		 * without its keys. */
+		err = s->ops->keys_set(s, p.key, kv, nkeys);
+		if (!err)
+			err = s->ops->project_get(s, p.key, &p);
+		if (err) {
+			pthread_mutex_lock(&r->srv->files_lock);
+			s->ops->project_delete(s, p.key, fota_srv_file_unused, r->srv);
+			pthread_mutex_unlock(&r->srv->files_lock);
+			store_error(r, err == FOTA_ERR_NOENT ? FOTA_ERR_IO : err, "project");
+			goto out;
+		}
+	}
+	fota_srv_log("project %s created%s", p.key, nkeys ? " with signing keys" : "");
 	snprintf(where, sizeof(where), "/api/v1/projects/%s", p.key);
 	fota_srv_add_header(r, MHD_HTTP_HEADER_LOCATION, where);
 	fota_srv_reply_json(r, 201, project_json(&p));
 out:
+	free(kv);
 	json_decref(j);
 }
 
@@ -606,12 +756,57 @@ static bool want_json(struct fota_srv_req *r)
 	return true;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The token check, behind the limit on failed authentications per client (authlimit.h):
+ * a client held back is answered 429 with Retry-After, its token not even looked at; a
+ * failure is counted, a success forgets the client. Returns true when authorized;
+ * otherwise the answer is queued. The token itself is never written anywhere. */
+static bool authorized(struct fota_srv_req *r)
+{
+	struct fota_srv_authlimit *al = &r->srv->auth;
+	uint64_t now = mono_ms(), wait = fota_srv_authlimit_check(al, &r->client_ip, now);
+	const char *tok;
+	size_t tlen = 0;
+	uint32_t failures = 0;
+	char secs[24];
+
+	if (wait) {
+		snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((wait + 999) / 1000));
+		fota_srv_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+		fota_srv_reply_error(r, 429, "too many failed authentications from %s: try again "
+				     "in %s s", r->client[0] ? r->client : "this address", secs);
+		return false;
+	}
+	tok = fota_srv_bearer(fota_srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION), &tlen);
+	if (tok && fota_srv_token_equal(tok, tlen, r->srv->token_sha)) {
+		fota_srv_authlimit_success(al, &r->client_ip);
+		return true;
+	}
+	wait = fota_srv_authlimit_fail(al, &r->client_ip, now, &failures);
+	if (wait) {
+		snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((wait + 999) / 1000));
+		fota_srv_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+		fota_srv_log("admin API: %u failed authentications in a row from %s%s: its "
+			     "requests are refused (429) for %s s", failures,
+			     r->client[0] ? r->client : "-", r->https ? " (https)" : "", secs);
+	}
+	fota_srv_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"fota\"");
+	fota_srv_reply_error(r, 401, tok ? "wrong token" :
+			     "an Authorization: Bearer <token> header is required");
+	return false;
+}
+
 void fota_srv_admin_begin(struct fota_srv_req *r, const struct fota_srv_path *path, const char *q,
 			  size_t qlen)
 {
 	const struct route *rt;
-	const char *tok;
-	size_t tlen = 0;
 	struct fota_store *s;
 	int64_t id = 0;
 
@@ -620,13 +815,8 @@ void fota_srv_admin_begin(struct fota_srv_req *r, const struct fota_srv_path *pa
 				     "--admin-token or FOTA_ADMIN_TOKEN");
 		return;
 	}
-	tok = fota_srv_bearer(fota_srv_header(r, MHD_HTTP_HEADER_AUTHORIZATION), &tlen);
-	if (!tok || !fota_srv_token_equal(tok, tlen, r->srv->token_sha)) {
-		fota_srv_add_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"fota\"");
-		fota_srv_reply_error(r, 401, tok ? "wrong token" :
-				     "an Authorization: Bearer <token> header is required");
+	if (!authorized(r))
 		return;
-	}
 	rt = find_route(path);
 	if (!rt) {
 		fota_srv_reply_error(r, 404, "no such path");
@@ -661,7 +851,8 @@ void fota_srv_admin_begin(struct fota_srv_req *r, const struct fota_srv_path *pa
 	/* Routes that take a JSON body answer at its end. */
 	if ((rt->op == OP_PROJECTS && !strcmp(r->method, "POST")) ||
 	    (rt->op == OP_FIRMWARE && !strcmp(r->method, "PATCH")) ||
-	    (rt->op == OP_TARGETS && !strcmp(r->method, "PUT"))) {
+	    (rt->op == OP_TARGETS && !strcmp(r->method, "PUT")) ||
+	    (rt->op == OP_KEYS && !strcmp(r->method, "PUT"))) {
 		want_json(r);
 		return;
 	}
@@ -701,6 +892,9 @@ void fota_srv_admin_begin(struct fota_srv_req *r, const struct fota_srv_path *pa
 		break;
 	case OP_STATS:
 		list(r, s, "project", list_stats);
+		break;
+	case OP_KEYS:
+		reply_keys(r, s);
 		break;
 	default:
 		fota_srv_reply_error(r, 404, "no such path");
@@ -763,6 +957,9 @@ void fota_srv_admin_end(struct fota_srv_req *r)
 		break;
 	case OP_TARGETS:
 		put_targets(r, s);
+		break;
+	case OP_KEYS:
+		put_keys(r, s);
 		break;
 	default:
 		break;

@@ -106,6 +106,30 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t cap)
 	}
 }
 
+/* The address of sa as a struct fota_srv_ip (IPv4-mapped IPv6 as IPv4); family 0 if none. */
+static void ip_of(const struct sockaddr *sa, struct fota_srv_ip *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		ip->family = 4;
+		memcpy(ip->a, &in->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			ip->family = 4;
+			memcpy(ip->a, &in6->sin6_addr.s6_addr[12], 4);
+		} else {
+			ip->family = 6;
+			memcpy(ip->a, &in6->sin6_addr, 16);
+		}
+	}
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
@@ -122,6 +146,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		t->fd = fd ? fd->connect_fd : -1;
 		addr_text(ad ? ad->client_addr : NULL, t->addr, sizeof(t->addr));
+		ip_of(ad ? ad->client_addr : NULL, &t->ip);
 		t->phase = CONN_WAIT;
 		t->since_ms = now_ms();
 		pthread_mutex_lock(&srv->conn_lock);
@@ -324,34 +349,70 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return r;
 }
 
-/* The client's address for the log: the peer, or the last X-Forwarded-For hop when the
- * peer is a --trust-proxy. */
-static void client_addr(const struct fota_srv_req *r, char *out, size_t cap)
-{
-	const char *peer = r->track ? r->track->addr : "-", *xff, *last;
-	unsigned char bin[sizeof(struct in6_addr)];
-	char hop[FOTA_SRV_ADDR_MAX];
+/* The X-Forwarded-For headers of a request joined with ",", in their order. */
+struct xff_join {
+	char buf[FOTA_SRV_HEADERS_MAX + 1];
 	size_t n;
+	bool over; /* they did not fit: ignored */
+};
 
-	snprintf(out, cap, "%s", peer);
-	for (size_t i = 0; i < r->srv->ntrust; i++) {
-		if (strcmp(peer, r->srv->trust[i]))
-			continue;
-		xff = fota_srv_header(r, "X-Forwarded-For");
-		if (!xff)
-			return;
-		last = strrchr(xff, ',');
-		last = last ? last + 1 : xff;
-		last += strspn(last, " \t");
-		n = strcspn(last, " \t");
-		if (n == 0 || n >= sizeof(hop))
-			return;
-		memcpy(hop, last, n);
-		hop[n] = '\0';
-		if (inet_pton(AF_INET, hop, bin) == 1 || inet_pton(AF_INET6, hop, bin) == 1)
-			snprintf(out, cap, "%s", hop);
-		return;
+static enum MHD_Result join_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct xff_join *x = cls;
+	size_t len;
+
+	(void)kind;
+	if (!key || !fota_strcaseeq(key, strlen(key), "X-Forwarded-For"))
+		return MHD_YES;
+	len = value ? strlen(value) : 0;
+	if (x->n + len + 2 > sizeof(x->buf)) {
+		x->over = true;
+		return MHD_NO;
 	}
+	if (x->n)
+		x->buf[x->n++] = ',';
+	memcpy(x->buf + x->n, value ? value : "", len);
+	x->n += len;
+	x->buf[x->n] = '\0';
+	return MHD_YES;
+}
+
+/* The client of r (proxy.h): the TCP peer; when the peer is in a --trust-proxy range, the
+ * right-most X-Forwarded-For address that is not, and X-Forwarded-Proto. Headers from any
+ * other peer are ignored: a client cannot choose the address the rate limit and the log
+ * see. */
+static void resolve_client(struct fota_srv_req *r)
+{
+	const struct fota_srv_conn *t = r->track;
+	struct fota_srv *srv = r->srv;
+	struct fota_srv_ip ip;
+	struct xff_join *x;
+	const char *proto;
+
+	memset(&r->client_ip, 0, sizeof(r->client_ip));
+	snprintf(r->client, sizeof(r->client), "%s", t ? t->addr : "-");
+	if (!t)
+		return;
+	r->client_ip = t->ip;
+	if (!srv->ntrust || !fota_srv_cidr_match(srv->trust, srv->ntrust, &t->ip))
+		return;
+	proto = fota_srv_header(r, "X-Forwarded-Proto");
+	if (proto && fota_strcaseeq(proto, strlen(proto), "https"))
+		r->https = true;
+	x = malloc(sizeof(*x));
+	if (!x)
+		return;
+	x->n = 0;
+	x->over = false;
+	x->buf[0] = '\0';
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_xff, x);
+	if (!x->over && x->n &&
+	    fota_srv_forwarded_client(x->buf, srv->trust, srv->ntrust, &ip) == FOTA_OK) {
+		r->client_ip = ip;
+		fota_srv_ip_text(&ip, r->client, sizeof(r->client));
+	}
+	free(x);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -386,8 +447,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	bytes = completed && !r->head ? r->body_len : 0;
 	fota_srv_metrics_request(&srv->metrics, r->route, status, bytes);
 
-	client_addr(r, addr, sizeof(addr));
-	fota_srv_log_field(path, sizeof(path), r->uri ? r->uri : "-", r->uri ? strlen(r->uri) : 1);
+	snprintf(addr, sizeof(addr), "%s", r->client[0] ? r->client : r->track ? r->track->addr : "-");
+	fota_srv_log_target(path, sizeof(path), r->uri ? r->uri : "-", r->uri ? strlen(r->uri) : 1);
 	n = snprintf(line, sizeof(line), "%s \"%s %s\" %u %llu %llu", addr,
 		     r->method[0] ? r->method : "-", path, status, (unsigned long long)bytes,
 		     (unsigned long long)(now_ms() - r->t0_ms));
@@ -502,6 +563,7 @@ static void begin(struct fota_srv_req *r, const char *method, const char *url,
 
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	r->head = method_is(r, "HEAD");
+	resolve_client(r);
 	track_phase(r->srv, r->track, CONN_BODY);
 	r->route = route_of(uri, plen);
 
@@ -636,7 +698,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 		r->body_total += *size;
 		if (r->body_total > discard_cap(srv)) {
 			fota_srv_log("%s: closing: a body of more than %llu bytes",
-				     r->track ? r->track->addr : "-",
+				     r->client[0] ? r->client : r->track ? r->track->addr : "-",
 				     (unsigned long long)discard_cap(srv));
 			return MHD_NO;
 		}
@@ -669,6 +731,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	if (strchr(msg, '?')) {
+		char safe[768]; /* a request target in it: its credentials redacted */
+
+		fota_srv_log("mhd: %s", fota_srv_log_target(safe, sizeof(safe), msg, n));
+		return;
+	}
 	fota_srv_log("mhd: %s", msg);
 }
 
@@ -683,7 +751,7 @@ int fota_srv_init(struct fota_srv *srv)
 	atomic_init(&srv->draining, false);
 	if (pthread_mutex_init(&srv->pool_lock, NULL) || pthread_mutex_init(&srv->files_lock, NULL) ||
 	    pthread_mutex_init(&srv->conn_lock, NULL) || pthread_cond_init(&srv->reaper_cv, NULL) ||
-	    fota_srv_seen_init(&srv->seen))
+	    fota_srv_seen_init(&srv->seen) || fota_srv_authlimit_init(&srv->auth))
 		return FOTA_ERR_NOMEM;
 	return FOTA_OK;
 }
@@ -696,6 +764,7 @@ void fota_srv_free(struct fota_srv *srv)
 	srv->pool = NULL;
 	srv->pool_n = srv->pool_cap = 0;
 	fota_srv_seen_free(&srv->seen);
+	fota_srv_authlimit_free(&srv->auth);
 	pthread_cond_destroy(&srv->reaper_cv);
 	pthread_mutex_destroy(&srv->conn_lock);
 	pthread_mutex_destroy(&srv->files_lock);

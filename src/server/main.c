@@ -29,7 +29,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: fota-server [--listen [HOST:]PORT] [--data DIR] [--db URL]\n"
 		"                   [--admin-token TOKEN] [--max-firmware BYTES]\n"
-		"                   [--trust-proxy ADDR]...\n"
+		"                   [--trust-proxy CIDR[,CIDR...]]...\n"
 		"\n"
 		"The openfota upgrade server: modules ask it for firmware exactly as they ask the\n"
 		"vendor's (GET /api/site/firmware_upgrade); operators manage projects, firmware and\n"
@@ -46,9 +46,13 @@ static void usage(FILE *f)
 		"                        FOTA_ADMIN_TOKEN, which keeps it out of `ps`); without one\n"
 		"                        the admin API answers 503\n"
 		"  --max-firmware BYTES  the largest firmware upload (default %u; larger: 413)\n"
-		"  --trust-proxy ADDR    a reverse proxy's address: for its requests the access log\n"
-		"                        shows the last X-Forwarded-For address instead (repeatable,\n"
-		"                        up to %d)\n"
+		"  --trust-proxy CIDR[,CIDR...]\n"
+		"                        the reverse proxies (nginx): addresses or ranges such as\n"
+		"                        127.0.0.1, 10.0.0.0/8, ::1/128 (repeatable, up to %d in\n"
+		"                        all). Only from a peer in one of them are X-Forwarded-For\n"
+		"                        and X-Forwarded-Proto believed: the client is then the\n"
+		"                        right-most X-Forwarded-For address not in a range, for the\n"
+		"                        access log and the limit on failed admin logins\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"It logs to standard error: one access-log line per request,\n"
@@ -79,15 +83,19 @@ static int parse_args(struct fota_srv *srv, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = FOTA_SRV_DEFAULT_LISTEN, *data = FOTA_SRV_DEFAULT_DATA, *db = NULL;
-	const char *env = getenv("FOTA_ADMIN_TOKEN");
-	unsigned char bin[sizeof(struct in6_addr)];
+	char *env = getenv("FOTA_ADMIN_TOKEN");
 	unsigned long long v;
+	size_t bad = 0;
 	char *end;
 	int c, n;
 
 	srv->max_firmware = FOTA_SRV_DEFAULT_MAX_FIRMWARE;
-	if (env && *env)
+	if (env && *env) {
 		set_token(srv, env);
+		/* Kept as a hash only: the text goes from the environment (/proc/PID/environ). */
+		memset(env, 'x', strlen(env));
+		unsetenv("FOTA_ADMIN_TOKEN");
+	}
 	opterr = 0; /* one line of our own for a wrong option */
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
@@ -121,19 +129,18 @@ static int parse_args(struct fota_srv *srv, int argc, char **argv)
 			srv->max_firmware = v;
 			break;
 		case 'p':
-			if (srv->ntrust == FOTA_SRV_TRUST_MAX) {
-				fota_srv_log("--trust-proxy: at most %d addresses", FOTA_SRV_TRUST_MAX);
+			switch (fota_srv_cidr_list_parse(optarg, srv->trust, FOTA_SRV_TRUST_MAX,
+							 &srv->ntrust, &bad)) {
+			case FOTA_OK:
+				break;
+			case FOTA_ERR_NOMEM:
+				fota_srv_log("--trust-proxy: at most %d ranges in all", FOTA_SRV_TRUST_MAX);
+				return -1;
+			default:
+				fota_srv_log("--trust-proxy: expected ADDR[/BITS][,ADDR[/BITS]...] (IPv4 "
+					     "or IPv6), got '%s' (at byte %zu)", optarg, bad + 1);
 				return -1;
 			}
-			if (inet_pton(AF_INET, optarg, bin) == 1)
-				inet_ntop(AF_INET, bin, srv->trust[srv->ntrust], FOTA_SRV_ADDR_MAX);
-			else if (inet_pton(AF_INET6, optarg, bin) == 1)
-				inet_ntop(AF_INET6, bin, srv->trust[srv->ntrust], FOTA_SRV_ADDR_MAX);
-			else {
-				fota_srv_log("--trust-proxy: an IPv4 or IPv6 address, got '%s'", optarg);
-				return -1;
-			}
-			srv->ntrust++;
 			break;
 		case 'h':
 			usage(stdout);
@@ -289,6 +296,17 @@ int main(int argc, char **argv)
 		     strchr(srv.host, ':') ? "[" : "", srv.host, strchr(srv.host, ':') ? "]" : "",
 		     srv.bound_port, srv.threads, srv.data_dir, srv.db_url,
 		     srv.have_token ? "on" : "off (no token)");
+	if (srv.ntrust) {
+		char list[FOTA_SRV_TRUST_MAX * (FOTA_SRV_IP_TEXT + 5)], ip[FOTA_SRV_IP_TEXT];
+		size_t n = 0;
+
+		list[0] = '\0';
+		for (size_t i = 0; i < srv.ntrust && n < sizeof(list); i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s/%u", i ? ", " : "",
+					      fota_srv_ip_text(&srv.trust[i].ip, ip, sizeof(ip)),
+					      srv.trust[i].bits);
+		fota_srv_log("trusted proxies (X-Forwarded-For): %s", list);
+	}
 	wait_for_stop(&srv, &set);
 	rc = 0;
 out_stop:

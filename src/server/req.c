@@ -445,33 +445,111 @@ void fota_srv_http_date(int64_t t, char out[32])
 		 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-char *fota_srv_log_field(char *out, size_t cap, const char *s, size_t len)
+/* A log field being written: bytes escaped as fota_srv_log_field says, cut with "..."
+ * when they do not fit. */
+struct sink {
+	char *out;
+	size_t cap, o;
+	bool cut;
+};
+
+static void put(struct sink *k, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, i;
 
-	for (i = 0; i < len; i++) {
+	for (size_t i = 0; i < len && !k->cut; i++) {
 		unsigned char c = (unsigned char)s[i];
 		bool plain = c > 0x20 && c < 0x7F && c != '"' && c != '\\';
 		size_t need = plain ? 1 : 4;
 
-		if (o + need + 4 > cap)
+		if (k->o + need + 4 > k->cap) {
+			k->cut = true;
 			break;
+		}
 		if (plain) {
-			out[o++] = (char)c;
+			k->out[k->o++] = (char)c;
 		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
+			k->out[k->o++] = '\\';
+			k->out[k->o++] = 'x';
+			k->out[k->o++] = hex[c >> 4];
+			k->out[k->o++] = hex[c & 15];
 		}
 	}
-	if (i < len) {
-		memcpy(out + o, "...", 3);
-		o += 3;
+}
+
+static char *finish(struct sink *k)
+{
+	if (k->cut) {
+		memcpy(k->out + k->o, "...", 3);
+		k->o += 3;
 	}
-	out[o] = '\0';
-	return out;
+	k->out[k->o] = '\0';
+	return k->out;
+}
+
+char *fota_srv_log_field(char *out, size_t cap, const char *s, size_t len)
+{
+	struct sink k = { out, cap, 0, false };
+
+	put(&k, s, len);
+	return finish(&k);
+}
+
+/* Whether the raw query parameter name (len bytes, percent escapes allowed) names a
+ * credential. */
+static bool secret_name(const char *s, size_t len)
+{
+	static const char *const names[] = {
+		"token", "access_token", "admin_token", "auth", "authorization", "bearer",
+		"password", "passwd", "secret", "api_key", "apikey",
+	};
+	char name[24];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			c = hexval(s[i + 1]) << 4 | hexval(s[i + 2]);
+			i += 2;
+		}
+		if (n + 1 >= sizeof(name))
+			return false;
+		name[n++] = (char)c;
+	}
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(names); i++)
+		if (fota_strcaseeq(name, n, names[i]))
+			return true;
+	return false;
+}
+
+char *fota_srv_log_target(char *out, size_t cap, const char *uri, size_t len)
+{
+	struct sink k = { out, cap, 0, false };
+	const char *q = memchr(uri, '?', len), *end = uri + len;
+
+	if (!q)
+		q = end;
+	else
+		q++;
+	put(&k, uri, (size_t)(q - uri));
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q)), *eq;
+		const char *e = amp ? amp : end;
+
+		eq = memchr(q, '=', (size_t)(e - q));
+		if (eq && secret_name(q, (size_t)(eq - q))) {
+			put(&k, q, (size_t)(eq - q) + 1);
+			put(&k, "REDACTED", 8);
+		} else {
+			put(&k, q, (size_t)(e - q));
+		}
+		if (!amp)
+			break;
+		put(&k, "&", 1);
+		q = amp + 1;
+	}
+	return finish(&k);
 }
 
 int fota_srv_parse_listen(const char *s, char *host, size_t cap, uint16_t *port)

@@ -148,6 +148,13 @@ void fota_srv_http_date(int64_t t, char out[32]);
  * and the copy ends with "..." when it is cut. Returns out. */
 char *fota_srv_log_field(char *out, size_t cap, const char *s, size_t len);
 
+/* fota_srv_log_target: fota_srv_log_field for a request target (path and query, len
+ * bytes at uri, the caller's), with the value of every query parameter that names a
+ * credential (token, access_token, admin_token, auth, authorization, bearer, password,
+ * passwd, secret, api_key, apikey; without case, percent escapes decoded) written
+ * REDACTED: a token put in a URL by mistake never reaches the log. Returns out. */
+char *fota_srv_log_target(char *out, size_t cap, const char *uri, size_t len);
+
 /* fota_srv_parse_listen: reads a --listen value "[HOST:]PORT" (HOST a name, an IPv4
  * address, or an IPv6 address in brackets: "[::1]:8080") into host (cap bytes; the
  * brackets removed; default "127.0.0.1") and *port (0-65535). Returns FOTA_OK,

@@ -23,7 +23,10 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "authlimit.h"
+#include "keys.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "req.h"
 #include "store.h"
 
@@ -37,7 +40,7 @@
 #define FOTA_SRV_MIN_RATE 1024          /* bytes/s a body must average after the grace */
 #define FOTA_SRV_CONN_MAX 1000          /* connections at once */
 #define FOTA_SRV_THREADS_MAX 16
-#define FOTA_SRV_TRUST_MAX 16           /* --trust-proxy addresses */
+#define FOTA_SRV_TRUST_MAX 32           /* --trust-proxy ranges */
 #define FOTA_SRV_ADDR_MAX 64            /* a client address as text */
 #define FOTA_SRV_DRAIN_MS 60000         /* longest wait for requests under way at exit */
 #define FOTA_SRV_DISCARD_MIN (1u << 20) /* a body refused is read and dropped up to twice
@@ -55,6 +58,7 @@ struct fota_srv_conn {
 	uint64_t body_bytes; /* of the request body so far, in CONN_BODY */
 	bool killed;         /* the reaper shut it down */
 	char addr[FOTA_SRV_ADDR_MAX]; /* the peer's address */
+	struct fota_srv_ip ip;        /* ... the same (family 0: unknown) */
 };
 
 struct fota_srv_upload;
@@ -85,7 +89,7 @@ struct fota_srv {
 	uint8_t token_sha[32];           /* SHA-256 of the admin token (the token is not kept) */
 	uint64_t max_firmware;
 	unsigned threads;
-	char trust[FOTA_SRV_TRUST_MAX][FOTA_SRV_ADDR_MAX]; /* --trust-proxy, normalized */
+	struct fota_srv_cidr trust[FOTA_SRV_TRUST_MAX]; /* --trust-proxy ranges */
 	size_t ntrust;
 
 	/* running state */
@@ -101,6 +105,8 @@ struct fota_srv {
 	size_t pool_n, pool_cap;
 
 	pthread_mutex_t files_lock;      /* orders "rename + insert" against "delete + unlink" */
+
+	struct fota_srv_authlimit auth;  /* failed admin authentications (its own locks) */
 
 	struct fota_srv_seen seen;       /* last_seen written in batches (seen.c) */
 
@@ -129,6 +135,10 @@ struct fota_srv_req {
 	char *uri;                       /* the raw request target (malloc) */
 	char method[16];
 	int route;                       /* enum fota_srv_route */
+	char client[FOTA_SRV_ADDR_MAX];  /* the client's address (proxy.h), "" until the
+					  * headers are in */
+	struct fota_srv_ip client_ip;
+	bool https;                      /* a trusted proxy said X-Forwarded-Proto: https */
 	bool started;                    /* the access handler saw the headers */
 	bool replied;                    /* a response is queued */
 	bool head;                       /* a HEAD request: no body is sent */
@@ -288,19 +298,28 @@ int fota_srv_file_unused(void *ctx, const char *sha256);
 int fota_srv_upload_begin(struct fota_srv *srv, const char *name, const char *version,
 			  struct fota_srv_upload **out);
 
+/* fota_srv_upload_add_key: requires the image of up, begun and not yet fed, to be signed
+ * by k or another key added so (the project's keys). Returns FOTA_OK, FOTA_ERR_NOMEM, or
+ * the error of a key that does not parse (keys.h). */
+int fota_srv_upload_add_key(struct fota_srv_upload *up, const struct fota_project_key *k);
+
 /* fota_srv_upload_feed: the next len bytes of the body (the caller's): written to the
  * temporary file, verified and hashed. Once something is wrong (a bad image, too many
  * bytes, a failed write) the rest is dropped and fota_srv_upload_finish tells. */
 void fota_srv_upload_feed(struct fota_srv_upload *up, const char *data, size_t len);
 
-/* fota_srv_upload_finish: the body is over. When the image is whole, valid and named as
- * expected, the file is synced and renamed to DATA/firmware/<sha256>.fota, the folder
+/* fota_srv_upload_finish: the body is over. When the image is whole, valid, named as
+ * expected and (the project having keys) signed by one of them, the file is synced and renamed to DATA/firmware/<sha256>.fota, the folder
  * synced, and fw (the caller's) filled in but for id, enabled, all_devices and created.
  * Else *status gets the HTTP status (400, 413, 500, 507) and msg (cap bytes) the
  * sentence. Returns FOTA_OK or the error (FOTA_ERR_INVAL, FOTA_ERR_FBIG, FOTA_ERR_IO,
  * FOTA_ERR_NOSPC). Call with files_lock held. up stays the caller's to free. */
 int fota_srv_upload_finish(struct fota_srv_upload *up, struct fota_firmware *fw,
 			   unsigned *status, char *msg, size_t cap);
+
+/* fota_srv_upload_signer: the SHA-256 (hex) of the key whose signature held, once
+ * fota_srv_upload_finish succeeded for a project with keys; else NULL. */
+const char *fota_srv_upload_signer(const struct fota_srv_upload *up);
 
 /* fota_srv_upload_free: closes and removes the temporary file if still there, frees up
  * (may be NULL). */

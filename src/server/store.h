@@ -32,6 +32,7 @@
 #define FOTA_STORE_SHA_HEX 64         /* a SHA-256 in hex */
 #define FOTA_STORE_GUARD_STARTS 6     /* loop guard: more starts than this ... */
 #define FOTA_STORE_GUARD_WINDOW 86400 /* ... within this many seconds ban the device */
+#define FOTA_STORE_PEM_MAX 1024       /* a signing key's canonical PEM (P-256: 178 bytes) */
 #define FOTA_STORE_SEEN_GRANULARITY 60 /* seconds: a device's last_seen is rewritten when
 					* it is this old (or anything else changed) */
 
@@ -52,6 +53,13 @@ struct fota_project {
 	int64_t created;
 	int64_t firmware; /* firmware rows of the project */
 	int64_t devices;  /* devices bound to it */
+	int64_t keys;     /* its signing keys: uploads must be signed by one when there are */
+};
+
+/* A project's signing key: an ECDSA P-256 public key (keys.h checks it). */
+struct fota_project_key {
+	char sha256[FOTA_STORE_SHA_HEX + 1]; /* of its DER SubjectPublicKeyInfo, hex: its id */
+	char pem[FOTA_STORE_PEM_MAX + 1];    /* canonical PEM "PUBLIC KEY" */
 };
 
 struct fota_firmware {
@@ -121,6 +129,7 @@ typedef int (*fota_store_firmware_fn)(void *ctx, const struct fota_firmware *f);
 typedef int (*fota_store_device_fn)(void *ctx, const struct fota_device *d);
 typedef int (*fota_store_stat_fn)(void *ctx, const struct fota_stat *s);
 typedef int (*fota_store_str_fn)(void *ctx, const char *s);
+typedef int (*fota_store_key_fn)(void *ctx, const struct fota_project_key *k);
 
 struct fota_store;
 
@@ -179,6 +188,14 @@ struct fota_store_ops {
 	/* targets_list: the upgrade list, in the order it was given. */
 	int (*targets_list)(struct fota_store *s, const char *key, int64_t id, fota_store_str_fn fn,
 			    void *ctx);
+
+	/* keys_set: replaces the project's signing keys by the n keys at v (the same sha256
+	 * twice is kept once, the first place counts); n may be 0 (no key: uploads need no
+	 * signature). FOTA_ERR_INVAL for a field too long. */
+	int (*keys_set)(struct fota_store *s, const char *key, const struct fota_project_key *v,
+			size_t n);
+	/* keys_list: the project's signing keys, in the order given. */
+	int (*keys_list)(struct fota_store *s, const char *key, fota_store_key_fn fn, void *ctx);
 
 	/* device_list: the devices bound to the project, ordered by their id (IMEI). */
 	int (*device_list)(struct fota_store *s, const char *key, fota_store_device_fn fn,

@@ -67,12 +67,19 @@ static const char *const migrations[] = {
 	"  downloads_started INTEGER NOT NULL DEFAULT 0,"
 	"  downloads_completed INTEGER NOT NULL DEFAULT 0,"
 	"  devices_upgraded INTEGER NOT NULL DEFAULT 0);",
+	/* 2: a project's signing keys (uploads must be signed by one when it has any) */
+	"CREATE TABLE project_keys ("
+	"  project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+	"  sha256 TEXT NOT NULL,"
+	"  pem TEXT NOT NULL,"
+	"  UNIQUE (project_id, sha256));",
 };
 
 #define FW_COLS "f.id, f.name, f.version, f.size, f.sha256, f.enabled, f.all_devices, f.created"
 #define PROJECT_COLS "p.key, p.name, p.created, " \
 	"(SELECT count(*) FROM firmware f WHERE f.project_id = p.id), " \
-	"(SELECT count(*) FROM devices d WHERE d.project_id = p.id)"
+	"(SELECT count(*) FROM devices d WHERE d.project_id = p.id), " \
+	"(SELECT count(*) FROM project_keys k WHERE k.project_id = p.id)"
 
 /* Every statement the store runs. ?N are the parameters, bound by the functions below. */
 enum stmt_id {
@@ -97,6 +104,9 @@ enum stmt_id {
 	Q_TARGETS_CLEAR,
 	Q_TARGET_ADD,
 	Q_TARGETS_LIST,
+	Q_KEYS_CLEAR,
+	Q_KEY_ADD,
+	Q_KEYS_LIST,
 	Q_DEV_LIST,
 	Q_DEV_FIND,
 	Q_DEV_INSERT,
@@ -144,6 +154,11 @@ static const char *const sql[Q_COUNT] = {
 			 " VALUES (?1, ?2)",
 	[Q_TARGETS_LIST] = "SELECT device FROM firmware_targets WHERE firmware_id = ?1"
 			   " ORDER BY rowid",
+	[Q_KEYS_CLEAR] = "DELETE FROM project_keys WHERE project_id = ?1",
+	[Q_KEY_ADD] = "INSERT OR IGNORE INTO project_keys (project_id, sha256, pem)"
+		      " VALUES (?1, ?2, ?3)",
+	[Q_KEYS_LIST] = "SELECT sha256, pem FROM project_keys WHERE project_id = ?1"
+			" ORDER BY rowid",
 	[Q_DEV_LIST] = "SELECT device, version, last_seen, state, banned FROM devices"
 		       " WHERE project_id = ?1 ORDER BY device",
 	[Q_DEV_FIND] = "SELECT d.id, d.project_id, d.state, d.banned, d.offered_id, f.version,"
@@ -334,6 +349,7 @@ static void read_project(sqlite3_stmt *st, struct fota_project *p)
 	p->created = sqlite3_column_int64(st, 2);
 	p->firmware = sqlite3_column_int64(st, 3);
 	p->devices = sqlite3_column_int64(st, 4);
+	p->keys = sqlite3_column_int64(st, 5);
 }
 
 static void read_firmware(sqlite3_stmt *st, struct fota_firmware *f)
@@ -934,6 +950,78 @@ static int sq_targets_list(struct fota_store *s, const char *key, int64_t id, fo
 	return end(q, err);
 }
 
+/* ---- signing keys --------------------------------------------------------------------------- */
+
+static int sq_keys_set(struct fota_store *s, const char *key, const struct fota_project_key *v,
+		       size_t n)
+{
+	struct sqlite_store *q = to_sq(s);
+	sqlite3_stmt *st;
+	int64_t pid = 0;
+	int err, rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (strnlen(v[i].sha256, sizeof(v[i].sha256)) != FOTA_STORE_SHA_HEX ||
+		    strnlen(v[i].pem, sizeof(v[i].pem)) == sizeof(v[i].pem) || !v[i].pem[0])
+			return FOTA_ERR_INVAL;
+	err = begin(q, true);
+	if (err)
+		return err;
+	err = project_id(q, key, &pid);
+	if (err)
+		goto out;
+	st = stmt(q, Q_KEYS_CLEAR);
+	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK) {
+		err = FOTA_ERR_IO;
+		goto out;
+	}
+	err = run(q, st, "keys clear");
+	for (size_t i = 0; !err && i < n; i++) {
+		st = stmt(q, Q_KEY_ADD);
+		if (!st) {
+			err = FOTA_ERR_IO;
+			break;
+		}
+		rc = sqlite3_bind_int64(st, 1, pid);
+		if (rc == SQLITE_OK)
+			rc = bind_text(st, 2, v[i].sha256);
+		if (rc == SQLITE_OK)
+			rc = bind_text(st, 3, v[i].pem);
+		err = rc == SQLITE_OK ? run(q, st, "key add") : db_err(q, rc, "bind");
+	}
+out:
+	return end(q, err);
+}
+
+static int sq_keys_list(struct fota_store *s, const char *key, fota_store_key_fn fn, void *ctx)
+{
+	struct sqlite_store *q = to_sq(s);
+	struct fota_project_key k;
+	sqlite3_stmt *st;
+	int64_t pid = 0;
+	int err = begin(q, false), rc;
+
+	if (err)
+		return err;
+	err = project_id(q, key, &pid);
+	if (err)
+		return end(q, err);
+	st = stmt(q, Q_KEYS_LIST);
+	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK)
+		return end(q, FOTA_ERR_IO);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		copy_col(k.sha256, sizeof(k.sha256), st, 0);
+		copy_col(k.pem, sizeof(k.pem), st, 1);
+		err = fn(ctx, &k);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(q, rc, "keys list");
+	sqlite3_reset(st);
+	return end(q, err);
+}
+
 /* ---- devices -------------------------------------------------------------------------------- */
 
 static int sq_device_list(struct fota_store *s, const char *key, fota_store_device_fn fn, void *ctx)
@@ -1433,6 +1521,8 @@ const struct fota_store_ops fota_store_sqlite = {
 	.firmware_delete = sq_firmware_delete,
 	.targets_set = sq_targets_set,
 	.targets_list = sq_targets_list,
+	.keys_set = sq_keys_set,
+	.keys_list = sq_keys_list,
 	.device_list = sq_device_list,
 	.device_unban = sq_device_unban,
 	.stats_list = sq_stats_list,

@@ -33,6 +33,7 @@ struct fota_srv_upload {
 	char version[FOTA_IMAGE_VERSION_SIZE];
 	struct fota_posix_sha256 vsha;   /* the verifier's hash port */
 	struct fota_image_verifier v;
+	struct fota_srv_keyring keys;    /* the project's keys: a signature is required */
 	mbedtls_sha256_context file_sha; /* of the whole file */
 	uint64_t received;               /* body bytes */
 	uint64_t extra;                  /* body bytes after the image's end */
@@ -134,11 +135,28 @@ int fota_srv_upload_begin(struct fota_srv *srv, const char *name, const char *ve
 	fchmod(up->fd, 0644); /* readable like any published file; mkostemp made it 0600 */
 	fota_posix_sha256_init(&up->vsha);
 	fota_image_verifier_init(&up->v, &up->vsha.port, (uint32_t)max);
+	fota_srv_keyring_init(&up->keys);
 	mbedtls_sha256_init(&up->file_sha);
 	mbedtls_sha256_starts_ret(&up->file_sha, 0);
 	up->vres = FOTA_ERR_AGAIN;
 	*out = up;
 	return FOTA_OK;
+}
+
+int fota_srv_upload_add_key(struct fota_srv_upload *up, const struct fota_project_key *k)
+{
+	int err = fota_srv_keyring_add(&up->keys, k);
+
+	if (!err && up->keys.n == 1)
+		fota_image_verifier_require_sig(&up->v, &up->keys.port);
+	return err;
+}
+
+const char *fota_srv_upload_signer(const struct fota_srv_upload *up)
+{
+	if (!up->keys.n || up->keys.matched < 0 || up->vres != FOTA_OK)
+		return NULL;
+	return up->keys.sha256[up->keys.matched];
 }
 
 static void write_all(struct fota_srv_upload *up, const char *data, size_t len)
@@ -243,6 +261,17 @@ int fota_srv_upload_finish(struct fota_srv_upload *up, struct fota_firmware *fw,
 			    "the body ends inside the image header (%" PRIu64 " bytes)",
 			    up->received);
 	}
+	if (fault == FOTA_IMAGE_FAULT_SIG_MISSING)
+		return fail(status, 400, msg, cap, FOTA_ERR_INVAL,
+			    "the image is not signed: this project takes only images signed with "
+			    "one of its %zu key(s) (fota pack --key)", up->keys.n);
+	if (fault == FOTA_IMAGE_FAULT_SIG_BAD)
+		return fail(status, 400, msg, cap, FOTA_ERR_INVAL,
+			    "the signature does not match any key of the project (%zu key(s))",
+			    up->keys.n);
+	if (fault == FOTA_IMAGE_FAULT_PORT)
+		return fail(status, 500, msg, cap, FOTA_ERR_IO,
+			    "the image could not be verified (the crypto engine failed)");
 	if (up->vres != FOTA_OK)
 		return fail(status, 400, msg, cap, FOTA_ERR_INVAL, "not a valid firmware image: %s",
 			    fota_image_fault_str(fault));
@@ -297,6 +326,7 @@ void fota_srv_upload_free(struct fota_srv_upload *up)
 	if (up->tmp[0] && unlink(up->tmp) < 0 && errno != ENOENT)
 		fota_srv_log("%s: %s", up->tmp, strerror(errno));
 	fota_posix_sha256_free(&up->vsha);
+	fota_srv_keyring_free(&up->keys);
 	mbedtls_sha256_free(&up->file_sha);
 	free(up);
 }

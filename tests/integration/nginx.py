@@ -9,6 +9,12 @@ what the server sent.
         ...
         for e in ng.log(): print(e["status"], e["bytes"], e["range"])
 
+With cert and key (PEM files) it serves HTTPS instead (tests/integration/testca.py makes
+them), TLS 1.2 and 1.3 unless tls_protocols says otherwise:
+
+    with Nginx(www, cert=c.crt, key=c.key) as ng:
+        url = ng.url("fw.fota")   # https://127.0.0.1:PORT/fw.fota
+
 Run as a script (python3 nginx.py DIR [RATE]) it serves DIR until interrupted."""
 import os
 import pwd
@@ -40,12 +46,17 @@ def available():
 
 
 class Nginx:
-    def __init__(self, root, limit_rate=None, port=None, extra=""):
-        """extra: more directives for the server block; "{port}" in it becomes the port."""
+    def __init__(self, root, limit_rate=None, port=None, extra="", cert=None, key=None,
+                 tls_protocols="TLSv1.2 TLSv1.3"):
+        """extra: more directives for the server block; "{port}" in it becomes the port.
+        cert, key: serve HTTPS with this certificate (chain) and key, PEM files."""
         self.root = os.path.abspath(root)
         self.limit_rate = limit_rate
         self.extra = extra
         self.port = port
+        self.cert = os.path.abspath(cert) if cert else None
+        self.key = os.path.abspath(key) if key else None
+        self.tls_protocols = tls_protocols
         self.prefix = tempfile.mkdtemp(prefix="fota-nginx-")
         self.conf = os.path.join(self.prefix, "nginx.conf")
         self.access_log = os.path.join(self.prefix, "access.log")
@@ -53,8 +64,8 @@ class Nginx:
         self.pid_file = os.path.join(self.prefix, "nginx.pid")
         self.proc = None
 
-    def url(self, name):
-        return "http://127.0.0.1:%d/%s" % (self.port, name)
+    def url(self, name, host="127.0.0.1"):
+        return "%s://%s:%d/%s" % ("https" if self.cert else "http", host, self.port, name)
 
     def _write_conf(self):
         # Workers run as the current user: as root, nginx would otherwise switch them to
@@ -63,6 +74,10 @@ class Nginx:
         if os.geteuid() == 0:
             user = "user %s;" % pwd.getpwuid(0).pw_name
         rate = "limit_rate %s;" % self.limit_rate if self.limit_rate else ""
+        tls = ""
+        if self.cert:
+            tls = ("ssl_certificate %s; ssl_certificate_key %s; ssl_protocols %s;" %
+                   (self.cert, self.key, self.tls_protocols))
         p = self.prefix
         with open(self.conf, "w") as f:
             f.write("""\
@@ -86,14 +101,16 @@ http {
     sendfile on;
     keepalive_timeout 5;
     server {
-        listen 127.0.0.1:%(port)d;
+        listen 127.0.0.1:%(port)d%(ssl)s;
         root %(root)s;
+        %(tls)s
         %(rate)s
         %(extra)s
     }
 }
 """ % {"user": user, "p": p, "fmt": LOG_FORMAT, "port": self.port, "root": self.root,
-       "rate": rate, "extra": self.extra.replace("{port}", str(self.port))})
+       "rate": rate, "extra": self.extra.replace("{port}", str(self.port)),
+       "ssl": " ssl" if self.cert else "", "tls": tls})
 
     def start(self, timeout=10):
         if self.proc and self.proc.poll() is None:

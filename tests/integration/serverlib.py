@@ -9,6 +9,7 @@ demo (docs/server-api.md is its contract).
     srv.upload(key, "v2.fota", NAME, V2)  # POST .../firmware?name=&version=, 201 expected
     r = srv.check(key, IMEI, NAME, V1)    # GET /api/site/firmware_upgrade?...
     r = srv.request("GET", "/raw/path?x", headers={...}, body=b"...")
+    r = srv.admin("GET", "/projects", source="127.0.0.2")  # from another loopback address
     srv.log()                             # its stderr so far (the access log)
     srv.stop()                            # SIGTERM, waits; returns the exit status
     srv.kill()                            # SIGKILL (a crash), keeps the data folder
@@ -61,9 +62,13 @@ class Response:
         return "<%d %s %r>" % (self.status, self.reason, self.body[:300])
 
 
-def request(port, method, path, body=None, headers=None, timeout=10, host="127.0.0.1"):
-    """One request on a new connection; path is sent exactly as given."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+def request(port, method, path, body=None, headers=None, timeout=10, host="127.0.0.1",
+            source=None):
+    """One request on a new connection; path is sent exactly as given. source: the local
+    address to connect from (any of 127.0.0.0/8 works on Linux: the server then sees
+    another client, e.g. for its limit on failed admin logins)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         hdrs = dict(headers or {})
@@ -205,14 +210,14 @@ class FotaServer:
         self.cleanup()
 
     # --- requests ------------------------------------------------------------------
-    def request(self, method, path, body=None, headers=None, timeout=10):
-        return request(self.port, method, path, body, headers, timeout)
+    def request(self, method, path, body=None, headers=None, timeout=10, source=None):
+        return request(self.port, method, path, body, headers, timeout, source=source)
 
     def auth(self, token=None):
         return {"Authorization": "Bearer " + (self.token if token is None else token)}
 
     def admin(self, method, path, body=None, headers=None, raw=None, token=None,
-              ctype="application/json", timeout=30):
+              ctype="application/json", timeout=30, source=None):
         """A request to /api/v1 + path with the token; body: an object sent as JSON, or
         raw bytes in raw (with ctype)."""
         hdrs = self.auth(token)
@@ -224,7 +229,7 @@ class FotaServer:
         if data is not None and ctype:
             hdrs["Content-Type"] = ctype
         hdrs.update(headers or {})
-        return self.request(method, "/api/v1" + path, data, hdrs, timeout)
+        return self.request(method, "/api/v1" + path, data, hdrs, timeout, source)
 
     def _ok(self, r, status):
         if r.status != status:

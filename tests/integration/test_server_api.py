@@ -185,6 +185,9 @@ class AdminTest(ServerCase):
                {"Authorization": "Bearer"}, {"Authorization": "Bearer "},
                {"Authorization": "Basic " + self.srv.token},
                {"Authorization": self.srv.token}]
+        # Each from another loopback address: more than 5 failures from one address would
+        # be answered 429 (tests/integration/test_server_proxy.py tests that).
+        sources = ("127.1.%d.%d" % (i // 200, i % 200 + 1) for i in itertools.count())
         for method, path, body in routes:
             for hdrs in bad:
                 with self.subTest(method=method, path=path, headers=hdrs):
@@ -192,13 +195,14 @@ class AdminTest(ServerCase):
                     if body is not None:
                         h["Content-Type"] = ("application/octet-stream" if "firmware?" in path
                                              else "application/json")
-                    r = self.srv.request(method, "/api/v1" + path, body, h)
+                    r = self.srv.request(method, "/api/v1" + path, body, h,
+                                         source=next(sources))
                     self.assert_error(r, 401)
         # Nothing was changed by any of them.
         self.assertEqual([f["id"] for f in self.srv.firmware(key)], [fw["id"]])
         self.assertTrue(fw["enabled"])
-        p = self.curl("-o", "/dev/null", "-w", "%{http_code}", "-H",
-                      "Authorization: Bearer wrong", self.srv.url + "/api/v1/projects")
+        p = self.curl("-o", "/dev/null", "-w", "%{http_code}", "--interface", next(sources),
+                      "-H", "Authorization: Bearer wrong", self.srv.url + "/api/v1/projects")
         self.assertEqual(p.stdout, b"401")
 
     def test_project_create_list_get_delete(self):
@@ -207,7 +211,7 @@ class AdminTest(ServerCase):
         self.assertEqual(r.status, 201, r)
         self.assertTrue(r.headers.get("Content-Type", "").startswith("application/json"))
         p = r.json()
-        self.assertEqual(set(p), {"key", "name", "created", "firmware", "devices"})
+        self.assertEqual(set(p), {"key", "name", "created", "firmware", "devices", "keys"})
         self.assertRegex(p["key"], r"^[0-9a-f]{32}$")
         self.assertEqual(p["name"], name)
         self.assertRegex(p["created"], RFC3339_UTC)
@@ -971,7 +975,9 @@ class ProcessTest(unittest.TestCase):
         for args in (["--bogus"], ["--listen"], ["--listen", "nothing:port"],
                      ["--max-firmware", "lots"], ["--data", afile],
                      ["--data", os.path.join(afile, "sub")],
-                     ["--db", "mysql://x"]):
+                     ["--db", "mysql://x"], ["--trust-proxy", "10.0.0.0/33"],
+                     ["--trust-proxy", "127.0.0.1,"], ["--trust-proxy", "localhost"],
+                     sum([["--trust-proxy", "10.0.0.0/8,10.0.0.0/8"]] * 17, [])):
             with self.subTest(args=args):
                 try:
                     p = subprocess.run([serverlib.SERVER, "--listen", "127.0.0.1:%d" %

@@ -377,6 +377,36 @@ static void log_fields_are_escaped_and_cut(void **state)
 	assert_true(strlen(out) < sizeof(out));
 }
 
+static const char *target(const char *uri)
+{
+	static char out[160];
+
+	return fota_srv_log_target(out, sizeof(out), uri, strlen(uri));
+}
+
+static void credentials_in_a_query_are_redacted(void **state)
+{
+	char out[24];
+
+	(void)state;
+	assert_string_equal(target("/api/v1/projects"), "/api/v1/projects");
+	assert_string_equal(target("/api/v1/projects?token=s3cret"), "/api/v1/projects?token=REDACTED");
+	assert_string_equal(target("/x?a=1&Access_Token=s3cret&b=2&admin_token=&password=p"),
+			    "/x?a=1&Access_Token=REDACTED&b=2&admin_token=REDACTED&password=REDACTED");
+	assert_string_equal(target("/x?%74oken=s3cret"), "/x?%74oken=REDACTED"); /* escaped name */
+	assert_string_equal(target("/x?token"), "/x?token"); /* no value */
+	assert_string_equal(target("/x?tokens=1&my_token=2&project_key=k&imei=8"),
+			    "/x?tokens=1&my_token=2&project_key=k&imei=8");
+	assert_string_equal(target("/x?auth=a\"b&&secret=\n"), "/x?auth=REDACTED&&secret=REDACTED");
+	assert_string_equal(target("/x?q=a\"b"), "/x?q=a\\x22b"); /* escaped as log fields are */
+	assert_string_equal(target("/x?a=1&"), "/x?a=1&");
+	assert_string_equal(target("?"), "?");
+	/* Cut like a log field. */
+	fota_srv_log_target(out, sizeof(out), "/api/v1/x?token=0123456789", 26);
+	assert_string_equal(out, "/api/v1/x?token=REDA...");
+	assert_true(strlen(out) < sizeof(out));
+}
+
 static void listen_addresses(void **state)
 {
 	char host[64];
@@ -422,6 +452,7 @@ int main(void)
 		cmocka_unit_test(vendor_messages_are_ascii_json),
 		cmocka_unit_test(dates),
 		cmocka_unit_test(log_fields_are_escaped_and_cut),
+		cmocka_unit_test(credentials_in_a_query_are_redacted),
 		cmocka_unit_test(listen_addresses),
 	};
 

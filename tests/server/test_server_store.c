@@ -142,11 +142,11 @@ static void migrations_run_from_an_empty_file_once(void **state)
 	struct fixture *f = *state;
 	struct fota_store *again = NULL;
 
-	assert_int_equal(peek(f, "SELECT version FROM schema_version"), 1);
+	assert_int_equal(peek(f, "SELECT version FROM schema_version"), 2);
 	assert_int_equal(peek(f, "SELECT count(*) FROM schema_version"), 1);
 	assert_int_equal(peek(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
 			      " ('projects', 'firmware', 'firmware_targets', 'devices',"
-			      " 'download_starts', 'firmware_stats')"), 6);
+			      " 'download_starts', 'firmware_stats', 'project_keys')"), 7);
 	/* WAL mode is kept by the file. */
 	assert_int_equal(peek(f, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	/* Opening again runs nothing and keeps the data. */
@@ -154,7 +154,30 @@ static void migrations_run_from_an_empty_file_once(void **state)
 	assert_int_equal(fota_store_open(f->url, &again), FOTA_OK);
 	assert_int_equal(again->ops->project_get(again, KEY_A, NULL), FOTA_OK);
 	fota_store_close(again);
-	assert_int_equal(peek(f, "SELECT version FROM schema_version"), 1);
+	assert_int_equal(peek(f, "SELECT version FROM schema_version"), 2);
+}
+
+/* A database of schema version 1 (before signing keys) is brought to version 2 at open,
+ * its data kept. */
+static void a_version_1_database_is_migrated(void **state)
+{
+	struct fixture *f = *state;
+	struct fota_store *again = NULL;
+	struct fota_project p;
+	sqlite3 *db = NULL;
+
+	project(f->s, KEY_A);
+	fota_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE project_keys; UPDATE schema_version SET"
+				      " version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(fota_store_open(f->url, &again), FOTA_OK);
+	f->s = again;
+	assert_int_equal(peek(f, "SELECT version FROM schema_version"), 2);
+	assert_int_equal(again->ops->project_get(again, KEY_A, &p), FOTA_OK);
+	assert_int_equal(p.keys, 0);
 }
 
 static void a_newer_schema_is_refused(void **state)
@@ -740,11 +763,74 @@ static void statistics_count_per_firmware(void **state)
 	assert_int_equal(s->ops->download_start(s, IMEI2, a, T0, NULL), FOTA_ERR_NOENT);
 }
 
+/* ---- signing keys ------------------------------------------------------------------------ */
+
+static int add_key(void *ctx, const struct fota_project_key *k)
+{
+	struct fota_project_key *v = ctx;
+	size_t i = 0;
+
+	while (v[i].sha256[0])
+		i++;
+	v[i] = *k;
+	return 0;
+}
+
+static void signing_keys_are_replaced_listed_and_go_with_the_project(void **state)
+{
+	struct fota_store *s = store(state);
+	static struct fota_project_key in[3], out[4];
+	struct fota_project p;
+
+	for (int i = 0; i < 3; i++) {
+		memset(in[i].sha256, 'a' + i, FOTA_STORE_SHA_HEX);
+		snprintf(in[i].pem, sizeof(in[i].pem), "-----BEGIN PUBLIC KEY-----\n%d\n", i);
+	}
+	in[2] = in[0]; /* the same key twice: kept once */
+	assert_int_equal(s->ops->keys_set(s, KEY_A, in, 3), FOTA_ERR_NOENT);
+	project(s, KEY_A);
+	project(s, KEY_B);
+	assert_int_equal(s->ops->keys_set(s, KEY_A, in, 3), FOTA_OK);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(s->ops->keys_list(s, KEY_A, add_key, out), FOTA_OK);
+	assert_string_equal(out[0].sha256, in[0].sha256);
+	assert_string_equal(out[0].pem, in[0].pem);
+	assert_string_equal(out[1].sha256, in[1].sha256);
+	assert_string_equal(out[1].pem, in[1].pem);
+	assert_int_equal(out[2].sha256[0], 0);
+	assert_int_equal(s->ops->project_get(s, KEY_A, &p), FOTA_OK);
+	assert_int_equal(p.keys, 2);
+	assert_int_equal(s->ops->project_get(s, KEY_B, &p), FOTA_OK);
+	assert_int_equal(p.keys, 0);
+	/* Replaced, in the new order. */
+	assert_int_equal(s->ops->keys_set(s, KEY_A, &in[1], 1), FOTA_OK);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(s->ops->keys_list(s, KEY_A, add_key, out), FOTA_OK);
+	assert_string_equal(out[0].sha256, in[1].sha256);
+	assert_int_equal(out[1].sha256[0], 0);
+	/* A bad key changes nothing. */
+	in[0].sha256[3] = '\0';
+	assert_int_equal(s->ops->keys_set(s, KEY_A, in, 1), FOTA_ERR_INVAL);
+	assert_int_equal(s->ops->project_get(s, KEY_A, &p), FOTA_OK);
+	assert_int_equal(p.keys, 1);
+	/* None: the list is empty. */
+	assert_int_equal(s->ops->keys_set(s, KEY_A, NULL, 0), FOTA_OK);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(s->ops->keys_list(s, KEY_A, add_key, out), FOTA_OK);
+	assert_int_equal(out[0].sha256[0], 0);
+	/* The keys go with their project. */
+	assert_int_equal(s->ops->keys_set(s, KEY_A, &in[1], 1), FOTA_OK);
+	assert_int_equal(s->ops->project_delete(s, KEY_A, NULL, NULL), FOTA_OK);
+	assert_int_equal(peek(*state, "SELECT count(*) FROM project_keys"), 0);
+	assert_int_equal(s->ops->keys_list(s, KEY_A, add_key, out), FOTA_ERR_NOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(migrations_run_from_an_empty_file_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_newer_schema_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_version_1_database_is_migrated, setup, teardown),
 		cmocka_unit_test(unknown_schemes_are_refused),
 		cmocka_unit_test_setup_teardown(foreign_keys_are_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(projects_are_created_listed_and_deleted, setup, teardown),
@@ -764,6 +850,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_loop_guard_counts_starts_over_24_hours, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(statistics_count_per_firmware, setup, teardown),
+		cmocka_unit_test_setup_teardown(signing_keys_are_replaced_listed_and_go_with_the_project,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
