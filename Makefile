@@ -24,7 +24,7 @@ CPPFLAGS += -Iinclude -MMD -MP
 CORE_WARN := $(WARN) -Wconversion -Wno-sign-conversion
 CORE_CFLAGS := -std=c99 -pedantic $(CORE_WARN) $(OPT)
 PROG_CFLAGS := -std=c11 $(WARN) $(OPT)
-LDLIBS   := -lmbedcrypto -lanl
+LDLIBS   := -lmbedtls -lmbedx509 -lmbedcrypto -lanl
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -34,7 +34,7 @@ WARN="-Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wpointer-
 -Wcast-align -Wwrite-strings -Wundef -Wformat=2 -Wvla"
 CORE_CFLAGS="-std=c99 -pedantic $WARN -Wconversion -Wno-sign-conversion -O0 -g --coverage"
 PROG_CFLAGS="-std=c11 $WARN -O0 -g"
-LDLIBS="-lmbedcrypto -lanl -lcmocka"
+LDLIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lanl -lcmocka"
 
 if [ $# -gt 0 ]; then
 	tests=()

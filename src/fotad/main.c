@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/error.h>
+#include <mbedtls/x509_crt.h>
+
 #include "fota/agent.h"
 #include "fota/boot.h"
 #include "fota/module.h"
@@ -55,6 +58,7 @@ struct fotad {
 	bool cut_torn;
 	const char *server;     /* KEY mode's server */
 	const char *pubkey;     /* --pubkey: images must be signed by this key */
+	const char *ca;         /* --ca: the CA certificates of https (NULL: the system's) */
 	uint32_t clock_rate;    /* the schedule runs this many times faster */
 	uint32_t net_timeout;   /* ms: connect and idle timeouts (0: the core's defaults) */
 
@@ -126,6 +130,8 @@ static void usage(FILE *f)
 		"  --pubkey FILE      provision the module with this ECDSA P-256 public key (PEM):\n"
 		"                     from then on it installs only images signed by its private key\n"
 		"                     (fota pack --key, fota sign); others end in -1003\n"
+		"  --ca FILE          the CA certificates (PEM) https servers are verified against\n"
+		"                     (default: the system's, %s)\n"
 		"  --clock-rate N     the module's schedule runs N times faster: PERIOD 86400 passes\n"
 		"                     in 86400/N seconds (network timeouts stay real)\n"
 		"  --net-timeout MS   connect and idle timeout of downloads (default 30000)\n"
@@ -141,7 +147,7 @@ static void usage(FILE *f)
 		"\n"
 		"fotad logs to standard error; it says \"ready\" there, and RDY on the AT port, when\n"
 		"it accepts commands. SIGINT or SIGTERM ends it cleanly.\n",
-		DEFAULT_NAME, DEFAULT_VERSION, FOTA_DEFAULT_SERVER);
+		DEFAULT_NAME, DEFAULT_VERSION, FOTA_DEFAULT_SERVER, FOTA_POSIX_TLS_CA_BUNDLE);
 }
 
 static int parse_args(struct fotad *d, int argc, char **argv)
@@ -157,6 +163,7 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 		{ "power-cut", required_argument, NULL, 'P' },
 		{ "server", required_argument, NULL, 'R' },
 		{ "pubkey", required_argument, NULL, 'K' },
+		{ "ca", required_argument, NULL, 'A' },
 		{ "clock-rate", required_argument, NULL, 'C' },
 		{ "net-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
@@ -240,6 +247,9 @@ static int parse_args(struct fotad *d, int argc, char **argv)
 		}
 		case 'K':
 			d->pubkey = optarg;
+			break;
+		case 'A':
+			d->ca = optarg;
 			break;
 		case 'C':
 		case 'T':
@@ -668,6 +678,10 @@ static int start_firmware(struct fotad *d)
 		logmsg("network: %s", strerror(errno));
 		return -1;
 	}
+	if (d->ca && fota_posix_net_set_ca(&d->net, d->ca)) {
+		logmsg("--ca %s: cannot be loaded any more", d->ca);
+		return -1;
+	}
 	return fota_agent_init(&d->agent, &ac, now_ms()) ? -1 : 0;
 }
 
@@ -816,6 +830,7 @@ static int run(struct fotad *d)
 {
 	char buf[4096];
 	bool input_done = false;
+	int tls_logged = 0;
 
 	while (!stop_signal) {
 		struct pollfd p[2 + FOTA_POSIX_NET_POLLFDS];
@@ -834,6 +849,19 @@ static int run(struct fotad *d)
 		n += k > 0 ? (nfds_t)k : 0;
 		wait = (int)fota_agent_poll(&d->agent, now_ms());
 		check_power(d);
+		if (d->net.tls_error != tls_logged) {
+			/* Why a TLS connection failed: the agent only sees FOTA_ERR_TLS (-1002). */
+			tls_logged = d->net.tls_error;
+			if (tls_logged) {
+				char why[128], flags[256] = "";
+
+				mbedtls_strerror(tls_logged, why, sizeof(why));
+				if (d->net.tls_verify)
+					mbedtls_x509_crt_verify_info(flags, sizeof(flags), "; ",
+								     d->net.tls_verify);
+				logmsg("TLS: %s%s", why, flags);
+			}
+		}
 		if (d->reboot) {
 			d->reboot = false;
 			logmsg("download complete and verified; rebooting to install it");
@@ -924,6 +952,14 @@ int main(int argc, char **argv)
 	if (fota_posix_net_init(&d.net)) {
 		logmsg("network: %s", strerror(errno));
 		goto out_flash;
+	}
+	if (d.ca) {
+		err = fota_posix_net_set_ca(&d.net, d.ca);
+		if (err) {
+			logmsg("--ca %s: %s", d.ca, err == FOTA_ERR_NOENT ? strerror(errno) :
+			       "no certificate in it (PEM expected)");
+			goto out_net;
+		}
 	}
 	if (open_at_port(&d) < 0)
 		goto out_net;

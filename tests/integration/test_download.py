@@ -5,8 +5,8 @@ keyserver.py), stages it, reboots, installs it and says so, as the AT+UPGRADE co
 
 - URL mode: the URC sequence of a whole upgrade, AT+UPGRADE? after it, If-Modified-Since
   answered 304, "not newer" decided on the header alone (nginx's access log counts the
-  bytes), each refusal's code (404, another product, too big, bad hash, truncated, https,
-  radio off), and redirects (absolute, relative, a loop);
+  bytes), each refusal's code (404, another product, too big, bad hash, truncated, https
+  to a server that speaks no TLS, radio off), and redirects (absolute, relative, a loop);
 - a power cut (kill -9) in the middle of a throttled download: the module resumes by itself
   with a Range request and the server sends the image about once in all; a file changed
   on the server meanwhile is fetched whole (If-Range → 200);
@@ -338,7 +338,7 @@ class UrlModeTest(Base):
             (self.hs.url("other.fota"), "2,-1003,200,0", -1003),
             (self.hs.url("big.fota"), "2,-1005,200,0", -1005),
             (self.hs.url("corrupt.fota"), "2,-1003,200,0", -1003),
-            (https, "2,-1000,0,0", -1000),
+            (https, "2,-1002,0,0", -1002),  # a TLS handshake with a plain HTTP server
             (self.hs.url("truncated.fota"), "2,-1003,200,0", -1003),
         ]
         for url, want, urc in cases:

@@ -1,4 +1,5 @@
-/* net_posix.c - the POSIX network port: non-blocking TCP, async lookup (see fota/posix_net.h). */
+/* net_posix.c - the POSIX network port: non-blocking TCP, async lookup, TLS by mbedTLS
+ * (see fota/posix_net.h). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,12 +14,20 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
 #include "fota/posix_net.h"
 
 enum conn_state {
 	C_FREE = 0,
 	C_LOOKUP,     /* the name lookup runs in glibc's helper thread */
 	C_CONNECTING, /* a non-blocking connect to one of the addresses is under way */
+	C_HANDSHAKE,  /* TCP is up, the TLS handshake goes on (ready drives it) */
 	C_CONNECTED,
 	C_FAILED,     /* ended: err tells why; only close is left */
 };
@@ -39,6 +48,24 @@ struct fota_posix_lookup {
 	struct addrinfo hints;
 	char service[6];
 	char name[FOTA_POSIX_NET_HOST_MAX + 1];
+};
+
+/* The port's TLS configuration, shared by its connections: made once, freed with it. */
+struct fota_posix_tls {
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;  /* seeded once from the entropy */
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt *ca;           /* the CA certificates, NULL until loaded */
+};
+
+/* One connection's TLS session. */
+struct fota_posix_tls_conn {
+	mbedtls_ssl_context ssl;
+	int io_err;       /* the socket error the bio callbacks met (enum fota_err), or 0 */
+	unsigned mfl;     /* the max fragment length this session asks for (0: none) */
+	size_t pend;      /* bytes of out[] sent into a record the socket has not all taken */
+	char host[FOTA_POSIX_NET_HOST_MAX + 1]; /* SNI and the name to verify */
+	unsigned char out[FOTA_POSIX_TLS_SEND_MAX]; /* the plaintext of send's last record */
 };
 
 static void wake_up(struct fota_posix_wake *w)
@@ -172,9 +199,19 @@ static void note_err(struct fota_posix_conn *c, int err)
 		c->err = err;
 }
 
-/* Lets go of what c holds: its socket, its lookup and the addresses. */
+static void tls_conn_free(struct fota_posix_conn *c)
+{
+	if (!c->tls)
+		return;
+	mbedtls_ssl_free(&c->tls->ssl);
+	free(c->tls);
+	c->tls = NULL;
+}
+
+/* Lets go of what c holds: its socket, its TLS session, its lookup and the addresses. */
 static void conn_release(struct fota_posix_conn *c)
 {
+	tls_conn_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -201,9 +238,13 @@ static int conn_report(struct fota_posix_conn *c)
 	return c->err;
 }
 
+/* TCP is up: the connection is there, or its TLS handshake starts. */
 static void conn_connected(struct fota_posix_conn *c)
 {
-	c->state = C_CONNECTED;
+	c->state = c->tls ? C_HANDSHAKE : C_CONNECTED;
+	/* The first handshake step runs at the next ready: POLLOUT (at once true on a new
+	 * socket) makes sure the loop comes back for it. */
+	c->want_out = c->tls != NULL;
 	c->err = FOTA_OK;
 	if (c->lookup)
 		lookup_put(c->lookup); /* the other addresses are not needed any more */
@@ -343,6 +384,7 @@ static struct fota_posix_conn *conn_claim(struct fota_posix_net *n)
 		c->lookup = NULL;
 		c->next = NULL;
 		c->lit_len = 0;
+		c->tls = NULL;
 		return c;
 	}
 	return NULL;
@@ -351,6 +393,344 @@ static struct fota_posix_conn *conn_claim(struct fota_posix_net *n)
 static int conn_handle(struct fota_posix_net *n, struct fota_posix_conn *c)
 {
 	return c->gen * FOTA_POSIX_NET_CONNS + (int)(c - n->conn);
+}
+
+/* ---- TLS ---------------------------------------------------------------------------- */
+
+/* The bio callbacks: mbedTLS's records over c's non-blocking socket. */
+static int tls_bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct fota_posix_conn *c = ctx;
+	ssize_t r;
+
+	if (len > INT_MAX)
+		len = INT_MAX;
+	r = send(c->fd, buf, len, MSG_NOSIGNAL);
+	if (r >= 0)
+		return (int)r;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_WRITE;
+	c->tls->io_err = errno_err(errno);
+	return MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int tls_bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct fota_posix_conn *c = ctx;
+	ssize_t r;
+
+	if (len > INT_MAX)
+		len = INT_MAX;
+	r = recv(c->fd, buf, len, 0);
+	if (r >= 0)
+		return (int)r; /* 0: the peer's FIN (mbedTLS says MBEDTLS_ERR_SSL_CONN_EOF) */
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	c->tls->io_err = errno_err(errno);
+	return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+static void tls_free(struct fota_posix_tls *t)
+{
+	if (!t)
+		return;
+	if (t->ca) {
+		mbedtls_x509_crt_free(t->ca);
+		free(t->ca);
+	}
+	mbedtls_ssl_config_free(&t->conf);
+	mbedtls_ctr_drbg_free(&t->drbg);
+	mbedtls_entropy_free(&t->entropy);
+	free(t);
+}
+
+/* Makes n's TLS configuration, once: the DRBG seeded from the system's entropy, a client
+ * that verifies the server, TLS 1.2 at least. The CA certificates come later. */
+static int tls_setup(struct fota_posix_net *n)
+{
+	static const char pers[] = "openfota net_posix";
+	struct fota_posix_tls *t;
+
+	if (n->tls)
+		return FOTA_OK;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return FOTA_ERR_NOMEM;
+	mbedtls_entropy_init(&t->entropy);
+	mbedtls_ctr_drbg_init(&t->drbg);
+	mbedtls_ssl_config_init(&t->conf);
+	if (mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
+				  (const unsigned char *)pers, sizeof(pers) - 1) ||
+	    mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT,
+					MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)) {
+		tls_free(t);
+		return FOTA_ERR_IO;
+	}
+	mbedtls_ssl_conf_authmode(&t->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
+	mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+				     MBEDTLS_SSL_MINOR_VERSION_3);
+#if defined(MBEDTLS_SSL_RENEGOTIATION)
+	mbedtls_ssl_conf_renegotiation(&t->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#endif
+	n->tls = t;
+	return FOTA_OK;
+}
+
+/* Loads the CA certificates of the PEM (or DER) file path in place of the ones before.
+ * Returns FOTA_OK, FOTA_ERR_NOENT (unreadable), FOTA_ERR_BADMSG (no certificate in it) or
+ * FOTA_ERR_NOMEM. A file where some certificates parse and others not is taken (the
+ * system's bundle may hold some mbedTLS cannot read). */
+static int tls_load_ca(struct fota_posix_tls *t, const char *path)
+{
+	mbedtls_x509_crt *ca, *old;
+	int ret;
+
+	ca = malloc(sizeof(*ca));
+	if (!ca)
+		return FOTA_ERR_NOMEM;
+	mbedtls_x509_crt_init(ca);
+	ret = mbedtls_x509_crt_parse_file(ca, path);
+	if (ca->version == 0) { /* not one certificate */
+		mbedtls_x509_crt_free(ca);
+		free(ca);
+		if (ret == MBEDTLS_ERR_PK_FILE_IO_ERROR)
+			return FOTA_ERR_NOENT;
+		return ret == MBEDTLS_ERR_X509_ALLOC_FAILED ? FOTA_ERR_NOMEM : FOTA_ERR_BADMSG;
+	}
+	old = t->ca;
+	t->ca = ca;
+	mbedtls_ssl_conf_ca_chain(&t->conf, ca, NULL);
+	if (old) {
+		mbedtls_x509_crt_free(old);
+		free(old);
+	}
+	return FOTA_OK;
+}
+
+/* mbedTLS's code for a maximum fragment length in bytes (none for any other value). */
+static unsigned char tls_mfl_code(unsigned mfl)
+{
+	switch (mfl) {
+	case 512:
+		return MBEDTLS_SSL_MAX_FRAG_LEN_512;
+	case 1024:
+		return MBEDTLS_SSL_MAX_FRAG_LEN_1024;
+	case 2048:
+		return MBEDTLS_SSL_MAX_FRAG_LEN_2048;
+	case 4096:
+		return MBEDTLS_SSL_MAX_FRAG_LEN_4096;
+	default:
+		return MBEDTLS_SSL_MAX_FRAG_LEN_NONE;
+	}
+}
+
+/* A new mbedTLS session in t (its host and mfl set) over c's socket. */
+static int tls_session_start(struct fota_posix_net *n, struct fota_posix_conn *c,
+			     struct fota_posix_tls_conn *t)
+{
+	int ret;
+
+	mbedtls_ssl_init(&t->ssl);
+	t->io_err = 0;
+	t->pend = 0;
+	ret = mbedtls_ssl_setup(&t->ssl, &n->tls->conf);
+	if (!ret)
+		ret = mbedtls_ssl_set_hostname(&t->ssl, t->host);
+	if (ret) {
+		mbedtls_ssl_free(&t->ssl);
+		return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? FOTA_ERR_NOMEM : FOTA_ERR_IO;
+	}
+	mbedtls_ssl_set_bio(&t->ssl, c, tls_bio_send, tls_bio_recv, NULL);
+	return FOTA_OK;
+}
+
+/* Gives c (just claimed) a TLS session for name (terminated): SNI and the name the
+ * certificate must carry. Loads the system's CA bundle if none was set. */
+static int tls_conn_new(struct fota_posix_net *n, struct fota_posix_conn *c, const char *name)
+{
+	struct fota_posix_tls_conn *t;
+	int err;
+
+	err = tls_setup(n);
+	if (err)
+		return err;
+	if (!n->tls->ca) {
+		err = tls_load_ca(n->tls, FOTA_POSIX_TLS_CA_BUNDLE);
+		if (err)
+			return err == FOTA_ERR_NOMEM ? err : FOTA_ERR_TLS; /* nothing to trust */
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return FOTA_ERR_NOMEM;
+	strcpy(t->host, name);
+	t->mfl = tls_mfl_code(n->tls_mfl) == MBEDTLS_SSL_MAX_FRAG_LEN_NONE ? 0 : n->tls_mfl;
+	err = tls_session_start(n, c, t);
+	if (err) {
+		free(t);
+		return err;
+	}
+	c->tls = t;
+	return FOTA_OK;
+}
+
+/* A handshake that failed because the server split a handshake message over several
+ * records (mbedTLS 2.28 cannot join them in TLS): the record size asked for was too small
+ * for the server's certificate chain. Connects again to the same address asking for
+ * twice as much (then none), and keeps that size for later connections. False when
+ * this was not the reason, or nothing bigger is left to ask for. */
+static bool tls_retry_bigger(struct fota_posix_net *n, struct fota_posix_conn *c, int ret)
+{
+	struct fota_posix_tls_conn *t = c->tls;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (ret != MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE || !t->mfl || t->io_err ||
+	    getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	mbedtls_ssl_free(&t->ssl);
+	t->mfl = t->mfl >= 4096 ? 0 : t->mfl * 2;
+	if (n->tls_mfl && (n->tls_mfl < t->mfl || !t->mfl))
+		n->tls_mfl = t->mfl;
+	if (tls_session_start(n, c, t)) {
+		free(t);
+		c->tls = NULL;
+		return false;
+	}
+	close(c->fd);
+	c->fd = -1;
+	memcpy(&c->lit, &ss, len);
+	c->lit_len = len;
+	connect_next(c); /* sets the state: connecting, handshake again, or failed */
+	return true;
+}
+
+/* Ends c after mbedTLS said ret: the socket's own error if the bio met one, a peer gone
+ * in the middle of the handshake as a reset, anything else as FOTA_ERR_TLS. */
+static void tls_fail(struct fota_posix_net *n, struct fota_posix_conn *c, int ret)
+{
+	int err = c->tls->io_err;
+
+	if (!err && ret == MBEDTLS_ERR_SSL_CONN_EOF)
+		err = FOTA_ERR_CONNRESET;
+	if (!err) {
+		n->tls_error = ret;
+		n->tls_verify = mbedtls_ssl_get_verify_result(&c->tls->ssl);
+		err = FOTA_ERR_TLS;
+	}
+	conn_fail(c, err);
+}
+
+/* One step of c's handshake. */
+static void tls_handshake(struct fota_posix_net *n, struct fota_posix_conn *c)
+{
+	int ret;
+
+	/* The configuration is shared: its MFL is this session's while mbedTLS reads it. */
+	mbedtls_ssl_conf_max_frag_len(&n->tls->conf, tls_mfl_code(c->tls->mfl));
+	ret = mbedtls_ssl_handshake(&c->tls->ssl);
+	if (ret == 0) {
+		c->state = C_CONNECTED;
+		c->want_out = false;
+	} else if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
+		c->want_out = false;
+	} else if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		c->want_out = true;
+	} else if (!tls_retry_bigger(n, c, ret)) {
+		if (c->tls)
+			tls_fail(n, c, ret);
+		else
+			conn_fail(c, FOTA_ERR_NOMEM);
+	}
+}
+
+/* What send and recv return for mbedTLS's ret < 0 on the connected c. */
+static int tls_io_result(struct fota_posix_net *n, struct fota_posix_conn *c, int ret)
+{
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		c->want_out = true;
+		return FOTA_ERR_AGAIN;
+	}
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ)
+		return FOTA_ERR_AGAIN;
+	tls_fail(n, c, ret);
+	return conn_report(c);
+}
+
+/* Pushes out the record send made that the socket did not take whole: mbedTLS wants the
+ * same write again until it says done. FOTA_OK when nothing is left, FOTA_ERR_AGAIN, or
+ * the error that ended c. */
+static int tls_flush(struct fota_posix_net *n, struct fota_posix_conn *c)
+{
+	struct fota_posix_tls_conn *t = c->tls;
+	int ret;
+
+	if (!t->pend)
+		return FOTA_OK;
+	ret = mbedtls_ssl_write(&t->ssl, t->out, t->pend);
+	if (ret < 0)
+		return tls_io_result(n, c, ret);
+	t->pend = 0;
+	c->want_out = false;
+	return FOTA_OK;
+}
+
+static int tls_send(struct fota_posix_net *n, struct fota_posix_conn *c, const void *data,
+		    size_t len)
+{
+	struct fota_posix_tls_conn *t = c->tls;
+	int ret, max;
+
+	ret = tls_flush(n, c);
+	if (ret == FOTA_ERR_AGAIN)
+		return 0;
+	if (ret)
+		return ret;
+	max = mbedtls_ssl_get_max_out_record_payload(&t->ssl);
+	if (max < 0)
+		return tls_io_result(n, c, max);
+	if (len > sizeof(t->out))
+		len = sizeof(t->out);
+	if (len > (size_t)max)
+		len = (size_t)max;
+	/* From the port's own copy: if the socket cannot take the whole record, the same
+	 * write is made again later (tls_flush), as mbedTLS requires. */
+	memcpy(t->out, data, len);
+	ret = mbedtls_ssl_write(&t->ssl, t->out, len);
+	c->want_out = false;
+	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
+		t->pend = len; /* encrypted and partly sent: taken */
+		c->want_out = true;
+		ret = (int)len;
+	} else if (ret < 0) {
+		return tls_io_result(n, c, ret);
+	}
+	n->bytes_sent += (uint64_t)ret;
+	return ret;
+}
+
+static int tls_recv(struct fota_posix_net *n, struct fota_posix_conn *c, void *buf, size_t cap)
+{
+	int ret;
+
+	if (c->eof)
+		return 0;
+	/* A record of ours still on its way goes first (the server answers it anyway). */
+	ret = tls_flush(n, c);
+	if (ret)
+		return ret;
+	ret = mbedtls_ssl_read(&c->tls->ssl, buf, cap);
+	c->want_out = false; /* nothing of ours waits (tls_io_result says if mbedTLS's does) */
+	if (ret > 0) {
+		n->bytes_received += (uint64_t)ret;
+		return ret;
+	}
+	if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+	    ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+		c->eof = true;
+		return 0;
+	}
+	return tls_io_result(n, c, ret);
 }
 
 static int net_open(void *ctx, const char *host, size_t host_len, uint16_t port, bool tls)
@@ -364,8 +744,6 @@ static int net_open(void *ctx, const char *host, size_t host_len, uint16_t port,
 		return FOTA_ERR_INVAL;
 	if (host_len > FOTA_POSIX_NET_HOST_MAX)
 		return FOTA_ERR_TOOLONG;
-	if (tls)
-		return FOTA_ERR_NOTSUP; /* mbedTLS comes later */
 	if (n->radio_off)
 		return FOTA_ERR_NETDOWN;
 	c = conn_claim(n);
@@ -374,14 +752,22 @@ static int net_open(void *ctx, const char *host, size_t host_len, uint16_t port,
 
 	memcpy(name, host, host_len);
 	name[host_len] = '\0';
+	if (tls) {
+		/* An IP literal too: mbedTLS then checks it against the certificate's names. */
+		err = tls_conn_new(n, c, name);
+		if (err)
+			return err;
+	}
 	if (parse_literal(c, name, port)) {
 		/* A connect that fails at once is reported by ready, like a later failure. */
 		connect_next(c);
 		goto opened;
 	}
 	err = lookup_start(n, c, name, port);
-	if (err)
+	if (err) {
+		tls_conn_free(c);
 		return err;
+	}
 	c->state = C_LOOKUP;
 
 opened:
@@ -410,6 +796,8 @@ static int net_ready(void *ctx, int h)
 	}
 	if (c->state == C_CONNECTING)
 		connect_check(c);
+	if (c->state == C_HANDSHAKE)
+		tls_handshake(n, c);
 
 	switch (c->state) {
 	case C_CONNECTED:
@@ -452,6 +840,8 @@ static int net_send(void *ctx, int h, const void *data, size_t len)
 		len = INT_MAX;
 	if (!len)
 		return 0;
+	if (c->tls)
+		return tls_send(n, c, data, len);
 	r = send(c->fd, data, len, MSG_NOSIGNAL);
 	if (r < 0) {
 		if (errno == EINTR)
@@ -482,6 +872,8 @@ static int net_recv(void *ctx, int h, void *buf, size_t cap)
 		return FOTA_ERR_INVAL; /* 0 would read as the peer's close */
 	if (cap > INT_MAX)
 		cap = INT_MAX;
+	if (c->tls)
+		return tls_recv(n, c, buf, cap);
 	r = recv(c->fd, buf, cap, 0);
 	if (r > 0) {
 		n->bytes_received += (uint64_t)r;
@@ -509,10 +901,15 @@ static void net_close(void *ctx, int h)
 {
 	struct fota_posix_conn *c = conn_of(ctx, h);
 
+	if (!c)
+		return;
+	/* A TLS session says goodbye if the socket takes it at once (it is not waited for:
+	 * the server ends the body by its length, not by our close_notify). */
+	if (c->tls && c->state == C_CONNECTED)
+		mbedtls_ssl_close_notify(&c->tls->ssl);
 	/* A running lookup is not cancelled (glibc would leak its notification): it ends in
 	 * the background and lookup_done frees it. */
-	if (c)
-		conn_free(c);
+	conn_free(c);
 }
 
 int fota_posix_net_init(struct fota_posix_net *n)
@@ -533,6 +930,7 @@ int fota_posix_net_init(struct fota_posix_net *n)
 	}
 	atomic_init(&w->refs, 1);
 	n->wake = w;
+	n->tls_mfl = FOTA_POSIX_TLS_MFL;
 	n->port = (struct fota_net){
 		.ctx = n,
 		.open = net_open,
@@ -557,6 +955,17 @@ void fota_posix_net_free(struct fota_posix_net *n)
 	if (n->wake)
 		wake_put(n->wake);
 	n->wake = NULL;
+	tls_free(n->tls);
+	n->tls = NULL;
+}
+
+int fota_posix_net_set_ca(struct fota_posix_net *n, const char *ca_file)
+{
+	int err = tls_setup(n);
+
+	if (err)
+		return err;
+	return tls_load_ca(n->tls, ca_file ? ca_file : FOTA_POSIX_TLS_CA_BUNDLE);
 }
 
 void fota_posix_net_set_radio(struct fota_posix_net *n, bool on)
@@ -601,8 +1010,15 @@ int fota_posix_net_pollfd(struct fota_posix_net *n, struct pollfd *out, int max)
 		case C_CONNECTING:
 			ev = POLLOUT;
 			break;
+		case C_HANDSHAKE:
+			ev = c->want_out ? POLLOUT : POLLIN;
+			break;
 		case C_CONNECTED:
 			ev = (short)((c->eof ? 0 : POLLIN) | (c->want_out ? POLLOUT : 0));
+			/* Decrypted bytes (or a whole record) mbedTLS already holds: the socket
+			 * will not say so. */
+			if (c->tls && !c->eof && mbedtls_ssl_check_pending(&c->tls->ssl))
+				news = true;
 			break;
 		default:
 			break;
