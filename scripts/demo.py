@@ -1,8 +1,10 @@
 """The demo (`make demo`): the whole story on this machine, unattended, on 127.0.0.1 only.
 
-fota-server starts on a temporary folder with a random admin token; a project is created
-and firmware 2 uploaded through the admin API; an emulated module (fotad) boots on firmware
-1 with its AT port on a pseudo-terminal, and a real serial client (pyserial) gives it the
+fota-server starts on a temporary folder with a random admin token; a signing key is made
+(fota keygen) and a project created with its public key; firmware 1 and 2 are packed and
+signed (fota pack --key), an unsigned image is refused by the server, firmware 2 uploaded
+through the admin API; an emulated module (fotad) provisioned with the public key boots on
+firmware 1 with its AT port on a pseudo-terminal, and a real serial client (pyserial) gives it the
 project's key and runs AT+UPGRADE. Every line is printed as it comes (-> what the host
 sends, <- what the module says; long runs of progress lines are shortened), then the
 module's new version, its AT+UPGRADE? and the server's statistics. Everything is stopped
@@ -10,13 +12,14 @@ and removed at the end, also on failure or Ctrl-C."""
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from fotalib import Fotad  # noqa: E402
+from fotalib import Fotad, prog  # noqa: E402
 from serverlib import FotaServer, pack, query  # noqa: E402
 
 NAME = "AirM2M_780E_LTE_AT"
@@ -118,21 +121,39 @@ def main():
             srv.port, srv.data, srv.token[:6]))
         say("   (a random admin token; GET /healthz -> 200 ok)")
 
-        step("2. a project, through the admin API")
-        project = admin(srv, "POST", "/projects", {"name": "demo"})
+        step("2. a signing key, and a project that takes only images signed by it")
+        keys = os.path.join(tmp, "release")
+        subprocess.run([prog("fota"), "keygen", "-o", keys], check=True, capture_output=True)
+        say("   fota keygen -o release -> release.pem (private, kept by whoever signs), "
+            "release.pub.pem")
+        with open(keys + ".pub.pem") as f:
+            pub = f.read()
+        project = admin(srv, "POST", "/projects", {"name": "demo", "keys": [pub]})
         key = project["key"]
-        say('   POST /api/v1/projects {"name":"demo"} -> 201')
+        say('   POST /api/v1/projects {"name":"demo","keys":[release.pub.pem]} -> 201')
         say("   project key (the module's KEY): %s" % key)
 
-        step("3. two firmware images, made by fota pack")
+        step("3. two firmware images, made and signed by fota pack --key")
         v1 = os.path.join(tmp, "v1.fota")
         v2 = os.path.join(tmp, "v2.fota")
-        for path, version in ((v1, V1), (v2, V2)):
-            pack(path, version, PAYLOAD, name=NAME)
-            say("   fota pack --name %s --version %s -> %s (%d bytes)" % (
-                NAME, version, os.path.basename(path), os.path.getsize(path)))
+        for path, version, counter in ((v1, V1, 1), (v2, V2, 2)):
+            with open(path + ".bin", "wb") as f:
+                f.write(os.urandom(PAYLOAD))
+            subprocess.run([prog("fota"), "pack", "--name", NAME, "--version", version,
+                            "--counter", str(counter), "--key", keys + ".pem", "-o", path,
+                            path + ".bin"], check=True, capture_output=True)
+            os.unlink(path + ".bin")
+            say("   fota pack --name %s --version %s --counter %d --key release.pem -> %s "
+                "(%d bytes)" % (NAME, version, counter, os.path.basename(path),
+                                os.path.getsize(path)))
 
-        step("4. upload firmware 2 to the project")
+        step("4. upload firmware 2 to the project (an unsigned one first: refused)")
+        unsigned = pack(os.path.join(tmp, "unsigned.fota"), V2, 1000, name=NAME)
+        r = srv.admin("POST", "/projects/%s/firmware?%s" % (key, query(name=NAME, version=V2)),
+                      raw=unsigned, ctype="application/octet-stream")
+        say("   unsigned image -> %d %s" % (r.status, r.json().get("error", "").split(":")[0]))
+        if r.status != 400:
+            raise RuntimeError("the server took an unsigned image: %d" % r.status)
         with open(v2, "rb") as f:
             fw = admin(srv, "POST", "/projects/%s/firmware?%s" % (
                 key, query(name=NAME, version=V2)), raw=f.read(),
@@ -146,10 +167,10 @@ def main():
         step("5. an emulated module on firmware 1, its AT port on a pty (pyserial)")
         state = os.path.join(tmp, "module")
         module = Fotad(state, "--imei", IMEI, "--factory", v1, "--server", srv.url,
-                       at=os.path.join(tmp, "ttyAT"))
+                       "--pubkey", keys + ".pub.pem", at=os.path.join(tmp, "ttyAT"))
         module.start()
-        say("   fotad --state %s --factory v1.fota --server %s --at pty:%s" % (
-            state, srv.url, module.link))
+        say("   fotad --state %s --factory v1.fota --pubkey release.pub.pem --server %s "
+            "--at pty:%s" % (state, srv.url, module.link))
         s = Session(module)
         s.at("ATE0")
         s.at("AT+CGSN")
