@@ -146,24 +146,84 @@ coverage:
 	@scripts/install-deps fuzz
 	@tests/coverage.sh
 
-# --- the portable core for Cortex-M4: builds with no OS headers; sizes per module ------
-CM4_FLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99 -pedantic $(CORE_WARN) -ffreestanding \
-             -ffunction-sections -fdata-sections -fstack-usage
+# --- the portable core for Cortex-M4: builds with no OS headers; what a firmware links ---
+# `make size` links two probe firmwares (scripts/fw-probe.c: the agent with the module, and
+# the boot code) with --gc-sections against these objects, prints the core's text per
+# module (libc and the probe apart), the RAM of the state structures and the deepest stack
+# path (-fcallgraph-info), and fails when a budget below is exceeded. docs/footprint.md.
+CM4_ARCH := -mcpu=cortex-m4 -mthumb
+CM4_FLAGS := $(CM4_ARCH) -Os -std=c99 -pedantic $(CORE_WARN) -ffreestanding \
+             -ffunction-sections -fdata-sections
+CM4_LDFLAGS := $(CM4_ARCH) --specs=nano.specs --specs=nosys.specs -Wl,--gc-sections
 CM4_OBJ := $(CORE_SRC:src/core/%.c=$(BUILD)/cm4/%.o)
+CM4_LTO_OBJ := $(CORE_SRC:src/core/%.c=$(BUILD)/cm4-lto/%.o)
+CM4_PROBES := agent boot
+CM4_PROBE_OBJ := $(CM4_PROBES:%=$(BUILD)/cm4/probe/fw-%.o)
+CM4_PLAIN_ELF := $(CM4_PROBES:%=$(BUILD)/cm4/probe/fw-%.elf)
+CM4_LTO_ELF := $(CM4_PROBES:%=$(BUILD)/cm4/probe/fw-%-lto.elf)
+CM4_ELF := $(CM4_PLAIN_ELF) $(CM4_LTO_ELF)
+# Budgets (bytes): the core's text in each probe firmware, the state structures' RAM
+# (struct fota_module + struct fota_agent + struct fota_boot_cfg, with the 1 KiB I/O
+# buffer), the deepest stack path of the core (ports' own frames not included).
+BUDGET_AGENT ?= 16384
+BUDGET_BOOT  ?= 6144
+BUDGET_RAM   ?= 6144
+BUDGET_STACK ?= 1024
+# The core's public calls a firmware makes; the deepest path of each is reported.
+STACK_ENTRIES := fota_module_init fota_module_input fota_module_ready fota_module_upgrade_done \
+                 fota_module_set_status fota_agent_init fota_agent_start fota_agent_poll \
+                 fota_agent_report fota_boot_run fota_boot_confirm fota_boot_status \
+                 fota_boot_mark_staged fota_boot_unstage fota_image_verify_flash_sig
 
 $(BUILD)/cm4/%.o: src/core/%.c
 	@mkdir -p $(@D)
 	$(call say,ARMCC,$<)
-	$(Q)$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -c $< -o $@
+	$(Q)$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -fstack-usage -fcallgraph-info=su \
+		-c $< -o $@
+
+$(BUILD)/cm4-lto/%.o: src/core/%.c
+	@mkdir -p $(@D)
+	$(call say,ARMCC,$< (LTO))
+	$(Q)$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -flto -c $< -o $@
 
 cortex-m: $(CM4_OBJ)
 
 $(BUILD)/cm4/ram-probe.o: scripts/ram-probe.c
 	@mkdir -p $(@D)
-	$(Q)$(ARM_CC) -Iinclude $(CM4_FLAGS) -fno-common -c $< -o $@
+	$(Q)$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -fno-common -c $< -o $@
 
-size: cortex-m $(BUILD)/cm4/ram-probe.o
-	@scripts/size-report $(BUILD)/cm4 $(ARM_SIZE)
+$(CM4_PROBE_OBJ): $(BUILD)/cm4/probe/fw-%.o: scripts/fw-probe.c
+	@mkdir -p $(@D)
+	$(call say,ARMCC,$< ($*))
+	$(Q)$(ARM_CC) -Iinclude -MMD -MP $(CM4_FLAGS) -DPROBE_$(if $(filter agent,$*),AGENT,BOOT) \
+		-fstack-usage -fcallgraph-info=su -c $< -o $@
+
+$(CM4_LTO_ELF): $(BUILD)/cm4/probe/fw-%-lto.elf: $(BUILD)/cm4/probe/fw-%.o $(CM4_LTO_OBJ)
+	$(call say,ARMLD,$@)
+	$(Q)$(ARM_CC) $(CM4_LDFLAGS) -Os -flto -Wl,-Map=$(@:.elf=.map) $^ -o $@
+
+$(CM4_PLAIN_ELF): $(BUILD)/cm4/probe/fw-%.elf: $(BUILD)/cm4/probe/fw-%.o $(CM4_OBJ)
+	$(call say,ARMLD,$@)
+	$(Q)$(ARM_CC) $(CM4_LDFLAGS) -Wl,-Map=$(@:.elf=.map) $^ -o $@
+
+SIZE_ARGS = --objs $(BUILD)/cm4 --ram $(BUILD)/cm4/ram-probe.o --nm $(ARM_SIZE:size=nm) \
+	--size $(ARM_SIZE) --budget-agent $(BUDGET_AGENT) --budget-boot $(BUDGET_BOOT) \
+	--budget-ram $(BUDGET_RAM) \
+	$(foreach p,$(CM4_PROBES),$(p)=$(BUILD)/cm4/probe/fw-$(p).map,$(BUILD)/cm4/probe/fw-$(p)-lto.map)
+STACK_ARGS = --budget $(BUDGET_STACK) \
+	--lib-elf $(BUILD)/cm4/probe/fw-agent.elf --lib-elf $(BUILD)/cm4/probe/fw-boot.elf \
+	--objdump $(ARM_SIZE:size=objdump) $(addprefix --entry ,$(STACK_ENTRIES)) \
+	$(CM4_OBJ:.o=.ci) $(CM4_PROBE_OBJ:.o=.ci)
+
+.PHONY: size-check
+size: cortex-m $(BUILD)/cm4/ram-probe.o $(CM4_ELF)
+	@r=0; $(PYTHON) scripts/size-report $(SIZE_ARGS) || r=1; echo; \
+	$(PYTHON) scripts/stack-report $(STACK_ARGS) || r=1; exit $$r
+
+# size-check: the budgets alone (make check runs it).
+size-check: cortex-m $(BUILD)/cm4/ram-probe.o $(CM4_ELF)
+	@r=0; $(PYTHON) scripts/size-report --brief $(SIZE_ARGS) || r=1; \
+	$(PYTHON) scripts/stack-report --brief $(STACK_ARGS) || r=1; exit $$r
 
 clean:
 	rm -rf build
@@ -172,7 +232,7 @@ help:
 	@echo "make          build libfota, the POSIX port, fotad, fota and fota-server"
 	@echo "make test     install what is missing, build, run every test (plain and ASan+UBSan)"
 	@echo "make demo     install what is missing, build, show a whole upgrade (server + module)"
-	@echo "make size     flash per core module and RAM of its structures for Cortex-M4 (-Os)"
+	@echo "make size     what a Cortex-M4 firmware links of the core, RAM, deepest stack; budgets"
 	@echo "make bench    benchmarks beside their peers: curl, nginx (bench/README.md)"
 	@echo "make fuzz     every fuzz target for FUZZ_SECONDS; make coverage: the core, line by line"
 	@echo "make clean    remove build/"

@@ -92,6 +92,12 @@ void fota_at_input(struct fota_at *at, const char *data, size_t len);
  * the queue is full (the URC is dropped and counted in urc_lost). */
 int fota_at_urc(struct fota_at *at, const char *text);
 
+/* fota_at_urc_i32: the URC prefix (the caller's NUL-terminated text) followed by v in
+ * decimal, as fota_at_urc sends it ("+UPGRADEIND: -1002"). Returns what fota_at_urc
+ * returns, or FOTA_ERR_TOOLONG (nothing sent) when the prefix and the number pass 31
+ * bytes: never with a prefix of at most 20 bytes. */
+int fota_at_urc_i32(struct fota_at *at, const char *prefix, int32_t v);
+
 /* Information lines of a handler's answer. fota_at_print starts a line if none is open
  * (framing the first line of an answer with CR LF) and appends text; fota_at_print_u32,
  * _i32 append a number, fota_at_print_quoted a "quoted" string of len bytes; fota_at_endl
@@ -113,6 +119,11 @@ int fota_at_split_args(const char *args, size_t len, struct fota_at_arg *out, un
 /* fota_at_arg_u32: reads a bare (unquoted) decimal argument into *v, checking min..max.
  * Returns FOTA_OK, FOTA_ERR_INVAL (empty, quoted, not all digits) or FOTA_ERR_RANGE. */
 int fota_at_arg_u32(const struct fota_at_arg *a, uint32_t min, uint32_t max, uint32_t *v);
+
+/* fota_at_one_u32: reads the single bare decimal argument 0..max of a SET command (args,
+ * len: as the handler got them) into *v. Returns FOTA_OK, FOTA_ERR_INVAL (not exactly
+ * one argument, or not a bare number) or FOTA_ERR_RANGE. */
+int fota_at_one_u32(const char *args, size_t len, uint32_t max, uint32_t *v);
 
 /* fota_at_cme_code: the 27.007 +CME ERROR number an enum fota_err is answered with. */
 unsigned fota_at_cme_code(int err);

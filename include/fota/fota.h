@@ -59,6 +59,19 @@ const char *fota_strerror(int err);
  * ignoring ASCII case. */
 bool fota_strcaseeq(const char *a, size_t len, const char *b);
 
+/* fota_is_unreserved: true for the bytes RFC 3986 leaves unreserved: A-Z a-z 0-9 - . _ ~ */
+bool fota_is_unreserved(char c);
+
+/* fota_scan_u32: reads an unsigned number in base 10 or 16 (digits, then a-f or A-F) at
+ * *s, up to end (the caller's bytes), and moves *s past its digits. Returns FOTA_OK with
+ * the value in *v, FOTA_ERR_BADMSG when *s holds no digit (nothing moved), FOTA_ERR_RANGE
+ * when the number does not fit 32 bits (*s, *v unchanged). */
+int fota_scan_u32(const char **s, const char *end, unsigned base, uint32_t *v);
+
+/* fota_fmt_u32: writes v in decimal just before end (the caller's buffer: 10 bytes are
+ * enough) and returns its first digit; end - return value is its length. */
+char *fota_fmt_u32(char *end, uint32_t v);
+
 /* Compile-time check that works in C99 (used on layouts and RAM budgets). */
 #define FOTA_STATIC_ASSERT(cond, name) typedef char fota_static_assert_##name[(cond) ? 1 : -1]
 

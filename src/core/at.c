@@ -47,24 +47,23 @@ void fota_at_print(struct fota_at *at, const char *text)
 	fota_at_print_n(at, text, strlen(text));
 }
 
-/* Formats v in decimal at the end of buf (11 bytes) and returns its first digit. */
-static char *fmt_u32(char *end, uint32_t v)
-{
-	char *p = end;
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return p;
-}
-
 void fota_at_print_u32(struct fota_at *at, uint32_t v)
 {
 	char buf[10];
-	char *p = fmt_u32(buf + sizeof(buf), v);
+	char *p = fota_fmt_u32(buf + sizeof(buf), v);
 
 	fota_at_print_n(at, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/* Formats v in decimal, with a '-' when negative, just before end (11 bytes are enough);
+ * returns its first byte. */
+static char *fmt_i32(char *end, int32_t v)
+{
+	char *p = fota_fmt_u32(end, v < 0 ? 0u - (uint32_t)v : (uint32_t)v);
+
+	if (v < 0)
+		*--p = '-';
+	return p;
 }
 
 void fota_at_print_i32(struct fota_at *at, int32_t v)
@@ -91,25 +90,42 @@ void fota_at_endl(struct fota_at *at)
 
 /* ---- URCs --------------------------------------------------------------------- */
 
+/* n bytes of a URC: to the host now, or to the queue while a command is answered. */
+static void urc_put(struct fota_at *at, const char *s, size_t n)
+{
+	if (at->flags & FOTA_AT_F_BUSY) {
+		memcpy(at->urc + at->urc_len, s, n);
+		at->urc_len = (uint16_t)(at->urc_len + n);
+	} else {
+		out(at, s, n);
+	}
+}
+
 int fota_at_urc(struct fota_at *at, const char *text)
 {
 	size_t n = strlen(text);
 
-	if (!(at->flags & FOTA_AT_F_BUSY)) {
-		out(at, "\r\n", 2);
-		out(at, text, n);
-		out(at, "\r\n", 2);
-		return FOTA_OK;
-	}
-	if (n + 4 > sizeof(at->urc) - at->urc_len) {
+	if ((at->flags & FOTA_AT_F_BUSY) && n + 4 > sizeof(at->urc) - at->urc_len) {
 		at->urc_lost++;
 		return FOTA_ERR_NOMEM;
 	}
-	memcpy(at->urc + at->urc_len, "\r\n", 2);
-	memcpy(at->urc + at->urc_len + 2, text, n);
-	memcpy(at->urc + at->urc_len + 2 + n, "\r\n", 2);
-	at->urc_len = (uint16_t)(at->urc_len + n + 4);
+	urc_put(at, "\r\n", 2);
+	urc_put(at, text, n);
+	urc_put(at, "\r\n", 2);
 	return FOTA_OK;
+}
+
+int fota_at_urc_i32(struct fota_at *at, const char *prefix, int32_t v)
+{
+	char line[32], *p = fmt_i32(line + sizeof(line) - 1, v);
+	size_t n = strlen(prefix);
+
+	line[sizeof(line) - 1] = '\0';
+	if (n > (size_t)(p - line))
+		return FOTA_ERR_TOOLONG;
+	p -= n;
+	memcpy(p, prefix, n);
+	return fota_at_urc(at, p);
 }
 
 /* ---- arguments ---------------------------------------------------------------- */
@@ -162,57 +178,72 @@ int fota_at_split_args(const char *args, size_t len, struct fota_at_arg *outv, u
 
 int fota_at_arg_u32(const struct fota_at_arg *a, uint32_t min, uint32_t max, uint32_t *v)
 {
-	uint32_t x = 0;
+	const char *p = a->p, *end = p + a->len;
+	uint32_t x;
+	int err;
 
-	if (a->quoted || a->len == 0)
+	if (a->quoted)
 		return FOTA_ERR_INVAL;
-	for (uint16_t i = 0; i < a->len; i++) {
-		uint32_t d;
-
-		if (a->p[i] < '0' || a->p[i] > '9')
-			return FOTA_ERR_INVAL;
-		d = (uint32_t)(a->p[i] - '0');
-		if (x > (UINT32_MAX - d) / 10)
-			return FOTA_ERR_RANGE; /* more than 32 bits */
-		x = x * 10 + d;
-	}
-	if (x < min || x > max)
+	err = fota_scan_u32(&p, end, 10, &x);
+	if (err == FOTA_ERR_BADMSG || (!err && p != end))
+		return FOTA_ERR_INVAL; /* empty, or not all digits */
+	if (err || x < min || x > max)
 		return FOTA_ERR_RANGE;
 	*v = x;
 	return FOTA_OK;
 }
 
+int fota_at_one_u32(const char *args, size_t len, uint32_t max, uint32_t *v)
+{
+	struct fota_at_arg a;
+	unsigned n;
+	int err = fota_at_split_args(args, len, &a, 1, &n);
+
+	if (err)
+		return err;
+	return n == 1 ? fota_at_arg_u32(&a, 0, max, v) : FOTA_ERR_INVAL;
+}
+
 /* ---- result codes -------------------------------------------------------------- */
+
+/* The 27.007 numbers the core's errors map to, by -err (anything else: 100 "unknown"),
+ * and their texts: each text is preceded by its number's byte; the last one, 100, ends
+ * the list. */
+static const uint8_t cme_map[][2] = {
+	{ -FOTA_ERR_BUSY, 3 },     /* operation not allowed */
+	{ -FOTA_ERR_NOTSUP, 4 },   /* operation not supported */
+	{ -FOTA_ERR_TOOLONG, 24 }, /* text string too long */
+	{ -FOTA_ERR_BADMSG, 25 },  /* invalid characters in text string */
+	{ -FOTA_ERR_NETDOWN, 30 }, /* no network service */
+	{ -FOTA_ERR_INVAL, 50 },   /* incorrect parameters */
+	{ -FOTA_ERR_RANGE, 50 },
+	{ -FOTA_ERR_IO, 0 },       /* phone failure: NV could not be written */
+	{ -FOTA_ERR_NOSPC, 0 },
+	{ -FOTA_ERR_POWER, 0 },
+};
+
+static const char cme_texts[] = "\0phone failure\0\3operation not allowed\0"
+				"\4operation not supported\0\30text string too long\0"
+				"\31invalid characters in text string\0\36no network service\0"
+				"\62incorrect parameters\0\144unknown";
 
 unsigned fota_at_cme_code(int err)
 {
-	switch (err) {
-	case FOTA_ERR_BUSY: return 3;      /* operation not allowed */
-	case FOTA_ERR_NOTSUP: return 4;    /* operation not supported */
-	case FOTA_ERR_TOOLONG: return 24;  /* text string too long */
-	case FOTA_ERR_BADMSG: return 25;   /* invalid characters in text string */
-	case FOTA_ERR_NETDOWN: return 30;  /* no network service */
-	case FOTA_ERR_INVAL:
-	case FOTA_ERR_RANGE: return 50;    /* incorrect parameters */
-	case FOTA_ERR_IO:
-	case FOTA_ERR_NOSPC:
-	case FOTA_ERR_POWER: return 0;     /* phone failure: NV could not be written */
-	default: return 100;               /* unknown */
-	}
+	unsigned e = 0u - (unsigned)err, code = 100; /* unknown */
+
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(cme_map); i++)
+		if (cme_map[i][0] == e)
+			code = cme_map[i][1];
+	return code;
 }
 
 static const char *cme_text(unsigned code)
 {
-	switch (code) {
-	case 0: return "phone failure";
-	case 3: return "operation not allowed";
-	case 4: return "operation not supported";
-	case 24: return "text string too long";
-	case 25: return "invalid characters in text string";
-	case 30: return "no network service";
-	case 50: return "incorrect parameters";
-	default: return "unknown";
-	}
+	const char *p = cme_texts;
+
+	while ((uint8_t)*p != code && (uint8_t)*p != 100)
+		p += strlen(p + 1) + 2;
+	return p + 1;
 }
 
 /* err: FOTA_OK, a handler's error, or 1 for a plain ERROR (unknown command, bad line). */
@@ -226,15 +257,12 @@ static void final_result(struct fota_at *at, int err)
 		unsigned code = fota_at_cme_code(err);
 
 		outs(at, "\r\n+CME ERROR: ");
-		if (at->cmee == 1) {
-			char buf[10];
-			char *p = fmt_u32(buf + sizeof(buf), code);
-
-			out(at, p, (size_t)(buf + sizeof(buf) - p));
-		} else {
-			outs(at, cme_text(code));
-		}
-		outs(at, "\r\n");
+		at->flags |= FOTA_AT_F_INFO; /* the line is open: the print functions go on with it */
+		if (at->cmee == 1)
+			fota_at_print_u32(at, code);
+		else
+			fota_at_print(at, cme_text(code));
+		fota_at_endl(at);
 	}
 	at->flags &= (uint8_t)~FOTA_AT_F_BUSY;
 	out(at, at->urc, at->urc_len);
@@ -259,8 +287,6 @@ static int cmd_echo(struct fota_at *at, void *user, enum fota_at_kind kind, cons
 static int cmd_cmee(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
 		    size_t len)
 {
-	struct fota_at_arg a;
-	unsigned n;
 	uint32_t v;
 	int err;
 
@@ -276,9 +302,7 @@ static int cmd_cmee(struct fota_at *at, void *user, enum fota_at_kind kind, cons
 		fota_at_endl(at);
 		return FOTA_OK;
 	case FOTA_AT_SET:
-		err = fota_at_split_args(args, len, &a, 1, &n);
-		if (!err)
-			err = n == 1 ? fota_at_arg_u32(&a, 0, 2, &v) : FOTA_ERR_INVAL;
+		err = fota_at_one_u32(args, len, 2, &v);
 		if (err)
 			return err;
 		at->cmee = (uint8_t)v;
@@ -296,12 +320,12 @@ static const struct fota_at_cmd builtin[] = {
 
 static const struct fota_at_cmd *find(const struct fota_at *at, const char *name, size_t n)
 {
-	for (size_t i = 0; i < at->ncmds; i++)
-		if (fota_strcaseeq(name, n, at->cmds[i].name))
-			return &at->cmds[i];
-	for (size_t i = 0; i < FOTA_ARRAY_SIZE(builtin); i++)
-		if (fota_strcaseeq(name, n, builtin[i].name))
-			return &builtin[i];
+	for (size_t i = 0; i < at->ncmds + FOTA_ARRAY_SIZE(builtin); i++) {
+		const struct fota_at_cmd *c = i < at->ncmds ? &at->cmds[i] : &builtin[i - at->ncmds];
+
+		if (fota_strcaseeq(name, n, c->name))
+			return c;
+	}
 	return NULL;
 }
 

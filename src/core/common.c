@@ -3,38 +3,22 @@
 
 #include "fota/flash.h"
 
+/* Each name preceded by the byte -err; the byte 0xFF ends the list. */
+static const char err_names[] =
+	"\0OK\0\2NOENT\0\5IO\0\13AGAIN\0\14NOMEM\0\20BUSY\0\21EXIST\0\26INVAL\0"
+	"\33FBIG\0\34NOSPC\0\42RANGE\0\44TOOLONG\0\107PROTO\0\112BADMSG\0\124CORRUPT\0"
+	"\137NOTSUP\0\144NETDOWN\0\150CONNRESET\0\156TIMEDOUT\0\157CONNREFUSED\0\310DNS\0"
+	"\311POWER\0\312FLASH_RULE\0\313VERIFY\0\314CANCELED\0\315TLS\0\316ROLLBACK\0\377";
+
 const char *fota_strerror(int err)
 {
-	switch (err) {
-	case FOTA_OK: return "OK";
-	case FOTA_ERR_NOENT: return "NOENT";
-	case FOTA_ERR_IO: return "IO";
-	case FOTA_ERR_AGAIN: return "AGAIN";
-	case FOTA_ERR_NOMEM: return "NOMEM";
-	case FOTA_ERR_BUSY: return "BUSY";
-	case FOTA_ERR_EXIST: return "EXIST";
-	case FOTA_ERR_INVAL: return "INVAL";
-	case FOTA_ERR_FBIG: return "FBIG";
-	case FOTA_ERR_NOSPC: return "NOSPC";
-	case FOTA_ERR_RANGE: return "RANGE";
-	case FOTA_ERR_TOOLONG: return "TOOLONG";
-	case FOTA_ERR_PROTO: return "PROTO";
-	case FOTA_ERR_BADMSG: return "BADMSG";
-	case FOTA_ERR_CORRUPT: return "CORRUPT";
-	case FOTA_ERR_NOTSUP: return "NOTSUP";
-	case FOTA_ERR_NETDOWN: return "NETDOWN";
-	case FOTA_ERR_CONNRESET: return "CONNRESET";
-	case FOTA_ERR_TIMEDOUT: return "TIMEDOUT";
-	case FOTA_ERR_CONNREFUSED: return "CONNREFUSED";
-	case FOTA_ERR_DNS: return "DNS";
-	case FOTA_ERR_POWER: return "POWER";
-	case FOTA_ERR_FLASH_RULE: return "FLASH_RULE";
-	case FOTA_ERR_VERIFY: return "VERIFY";
-	case FOTA_ERR_CANCELED: return "CANCELED";
-	case FOTA_ERR_TLS: return "TLS";
-	case FOTA_ERR_ROLLBACK: return "ROLLBACK";
-	default: return "?";
-	}
+	unsigned e = 0u - (unsigned)err;
+	const char *p;
+
+	for (p = err_names; (uint8_t)*p != 0xFF; p += strlen(p + 1) + 2)
+		if ((uint8_t)*p == e)
+			return p + 1;
+	return "?";
 }
 
 static char upper(char c)
@@ -50,6 +34,51 @@ bool fota_strcaseeq(const char *a, size_t len, const char *b)
 		if (!b[i] || upper(a[i]) != upper(b[i]))
 			return false;
 	return b[i] == '\0';
+}
+
+/* RFC 3986 unreserved bytes (ALPHA DIGIT - . _ ~), a bit per ASCII value. */
+static const uint8_t unreserved[16] = {
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x60, 0xff, 0x03,
+	0xfe, 0xff, 0xff, 0x87, 0xfe, 0xff, 0xff, 0x47,
+};
+
+bool fota_is_unreserved(char c)
+{
+	uint8_t u = (uint8_t)c;
+
+	return u < 0x80 && (unreserved[u >> 3] >> (u & 7)) & 1;
+}
+
+int fota_scan_u32(const char **s, const char *end, unsigned base, uint32_t *v)
+{
+	const char *p = *s;
+	uint32_t x = 0, d;
+
+	for (; p < end; p++) {
+		d = (uint32_t)(*p - '0');
+		if (d > 9) {
+			d = (uint32_t)((*p | 0x20) - 'a') + 10;
+			if (base != 16 || d < 10 || d > 15)
+				break;
+		}
+		if (x > (UINT32_MAX - d) / base)
+			return FOTA_ERR_RANGE;
+		x = x * base + d;
+	}
+	if (p == *s)
+		return FOTA_ERR_BADMSG;
+	*s = p;
+	*v = x;
+	return FOTA_OK;
+}
+
+char *fota_fmt_u32(char *end, uint32_t v)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
 }
 
 /* Bitwise CRC-32, reflected polynomial 0xEDB88320: slower than a table but it costs

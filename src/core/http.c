@@ -68,25 +68,27 @@ static void puts_(struct out *o, const char *s)
 
 static void put_u32(struct out *o, uint32_t v)
 {
-	char b[10], *p = b + sizeof(b);
+	char b[10], *p = fota_fmt_u32(b + sizeof(b), v);
 
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
 	put(o, p, (size_t)(b + sizeof(b) - p));
 }
 
-static const char *const cond_names[3] = {
-	"If-Range: ", "If-None-Match: ", "If-Modified-Since: ",
-};
+/* A header of the caller's value v, when v is given and not empty. */
+static void put_header(struct out *o, const char *name, const char *v)
+{
+	if (!v || !*v)
+		return;
+	puts_(o, name);
+	put_text(o, v, strlen(v), ' ');
+	put(o, "\r\n", 2);
+}
 
 int fota_http_write_request(const struct fota_http_req *req, char *buf, size_t cap, size_t *len)
 {
 	const struct fota_url *u = req->url;
 	struct out o = { buf, cap, 0, false };
-	const char *path, *q = req->query, *cond[3];
-	size_t plen, qlen = q ? strlen(q) : 0, i, n;
+	const char *path, *q = req->query;
+	size_t plen;
 	bool v6;
 
 	if (!req->method || !*req->method || !u || !u->host || !u->host_len)
@@ -97,13 +99,13 @@ int fota_http_write_request(const struct fota_http_req *req, char *buf, size_t c
 	put_text(&o, req->method, strlen(req->method), '!');
 	put(&o, " /", path[0] == '?' ? 2 : 1);
 	put_text(&o, path, plen, '!');
-	if (qlen) {
+	if (q && *q) {
 		/* Join the extra query to the path's own: '?' starts one, '&' adds to one. */
 		if (!memchr(path, '?', plen))
 			put(&o, "?", 1);
 		else if (path[plen - 1] != '?' && path[plen - 1] != '&')
 			put(&o, "&", 1);
-		put_text(&o, q, qlen, '!');
+		put_text(&o, q, strlen(q), '!');
 	}
 	puts_(&o, " HTTP/1.1\r\nHost: ");
 	v6 = memchr(u->host, ':', u->host_len) != NULL; /* an IPv6 address: in brackets */
@@ -119,19 +121,11 @@ int fota_http_write_request(const struct fota_http_req *req, char *buf, size_t c
 		puts_(&o, "Range: bytes=");
 		put_u32(&o, req->range_from);
 		put(&o, "-\r\n", 3);
+		/* If-Range means nothing without Range (RFC 9110 13.1.5). */
+		put_header(&o, "If-Range: ", req->if_range);
 	}
-	/* If-Range means nothing without Range (RFC 9110 13.1.5). */
-	cond[0] = req->range ? req->if_range : NULL;
-	cond[1] = req->if_none_match;
-	cond[2] = req->if_modified_since;
-	for (i = 0; i < 3; i++) {
-		n = cond[i] ? strlen(cond[i]) : 0;
-		if (!n)
-			continue; /* not given, or empty: not sent */
-		puts_(&o, cond_names[i]);
-		put_text(&o, cond[i], n, ' ');
-		put(&o, "\r\n", 2);
-	}
+	put_header(&o, "If-None-Match: ", req->if_none_match);
+	put_header(&o, "If-Modified-Since: ", req->if_modified_since);
 	put(&o, "\r\n", 2);
 	if (o.bad)
 		return FOTA_ERR_INVAL;
@@ -140,12 +134,6 @@ int fota_http_write_request(const struct fota_http_req *req, char *buf, size_t c
 	*len = o.len;
 	return FOTA_OK;
 }
-
-/* RFC 3986 unreserved bytes (ALPHA DIGIT - . _ ~), a bit per ASCII value. */
-static const uint8_t unreserved[16] = {
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x60, 0xff, 0x03,
-	0xfe, 0xff, 0xff, 0x87, 0xfe, 0xff, 0xff, 0x47,
-};
 
 /* Percent-encodes the n bytes at s into d (NULL: only counts); returns the length. */
 static size_t pct(char *d, const char *s, size_t n)
@@ -156,7 +144,7 @@ static size_t pct(char *d, const char *s, size_t n)
 	while (n--) {
 		uint8_t c = (uint8_t)*s++;
 
-		if (c < 0x80 && (unreserved[c >> 3] >> (c & 7)) & 1) {
+		if (fota_is_unreserved((char)c)) {
 			if (d)
 				d[k] = (char)c;
 			k++;
@@ -217,30 +205,7 @@ static bool is_ows(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* Reads a number in base 10 or 16 at *s (at least one digit) and moves *s past it.
- * Returns FOTA_OK, FOTA_ERR_BADMSG without a digit, FOTA_ERR_RANGE past 32 bits. */
-static int num(const char **s, const char *end, uint32_t base, uint32_t *v)
-{
-	const char *p = *s;
-	uint32_t x = 0, d;
-
-	for (; p < end; p++) {
-		if (*p >= '0' && *p <= '9')
-			d = (uint32_t)(*p - '0');
-		else if (base == 16 && (*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')
-			d = (uint32_t)((*p | 0x20) - 'a' + 10);
-		else
-			break;
-		if (x > (UINT32_MAX - d) / base)
-			return FOTA_ERR_RANGE;
-		x = x * base + d;
-	}
-	if (p == *s)
-		return FOTA_ERR_BADMSG;
-	*s = p;
-	*v = x;
-	return FOTA_OK;
-}
+#define num fota_scan_u32 /* base 10 or 16; FOTA_ERR_BADMSG without a digit, RANGE */
 
 /* Moves *s past c if it is there. */
 static bool expect(const char **s, const char *end, char c)
@@ -274,33 +239,32 @@ static const char *list_next(const char **s, const char *end, size_t *n)
  * '*' (then only range_total is kept and has_range stays false). */
 static int content_range(struct fota_http_resp *r, const char *s, const char *end)
 {
-	uint32_t a = 0, b = 0, t = 0;
-	bool range, total;
-	int err = FOTA_OK;
+	uint32_t v[3] = { 0, 0, 0 }; /* first, last, total */
+	unsigned k, star = 0;        /* bit k: v[k] was given as '*' */
+	int err;
 
 	if (end - s < 6 || !fota_strcaseeq(s, 5, "bytes") || s[5] != ' ')
 		return FOTA_ERR_BADMSG;
 	s += 6;
-	range = !expect(&s, end, '*');
-	if (range) {
-		err = num(&s, end, 10, &a);
-		if (!err)
-			err = expect(&s, end, '-') ? num(&s, end, 10, &b) : FOTA_ERR_BADMSG;
+	for (k = 0; k < 3; k++) {
+		if (k != 1 && expect(&s, end, '*')) {
+			star |= 1u << k;
+			k |= k == 0; /* '*' for the range stands for first-last */
+		} else {
+			err = num(&s, end, 10, &v[k]);
+			if (err)
+				return err;
+		}
+		if (k < 2 && !expect(&s, end, k ? '/' : '-'))
+			return FOTA_ERR_BADMSG;
 	}
-	if (!err && !expect(&s, end, '/'))
-		err = FOTA_ERR_BADMSG;
-	total = !err && !expect(&s, end, '*');
-	if (total)
-		err = num(&s, end, 10, &t);
-	if (err)
-		return err;
 	/* first <= last < total (RFC 9110 14.4) */
-	if (s != end || a > b || (total && range && b >= t))
+	if (s != end || v[0] > v[1] || (!star && v[1] >= v[2]))
 		return FOTA_ERR_BADMSG;
-	r->has_range = range;
-	r->range_first = a;
-	r->range_last = b;
-	r->range_total = t;
+	r->has_range = !(star & 1);
+	r->range_first = v[0];
+	r->range_last = v[1];
+	r->range_total = v[2];
 	return FOTA_OK;
 }
 
@@ -325,7 +289,7 @@ static int header_id(const struct fota_http_parser *p, size_t *colon)
 
 		/* tchar: visible ASCII but the delimiters; the byte loop has refused
 		 * controls, and a leading SP/HTAB (obs-fold) never gets here. */
-		if (c <= ' ' || c > '~' || strchr("\"(),/;<=>?@[\\]{}", c))
+		if (c <= ' ' || c > '~' || memchr("\"(),/;<=>?@[\\]{}", c, 16))
 			return FOTA_ERR_BADMSG;
 	}
 	*colon = i;

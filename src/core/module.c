@@ -58,18 +58,6 @@ static int cmd_cgsn(struct fota_at *at, void *user, enum fota_at_kind kind, cons
 	return one_line(at, kind, MOD(user)->info->imei);
 }
 
-/* Reads the single numeric argument of a SET command. */
-static int one_number(const char *args, size_t len, uint32_t max, uint32_t *v)
-{
-	struct fota_at_arg a;
-	unsigned n;
-	int err = fota_at_split_args(args, len, &a, 1, &n);
-
-	if (err)
-		return err;
-	return n == 1 ? fota_at_arg_u32(&a, 0, max, v) : FOTA_ERR_INVAL;
-}
-
 static int cmd_cfun(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
 		    size_t len)
 {
@@ -87,7 +75,7 @@ static int cmd_cfun(struct fota_at *at, void *user, enum fota_at_kind kind, cons
 		info_line(at, "+CFUN: (0,1)", "");
 		return FOTA_OK;
 	case FOTA_AT_SET:
-		err = one_number(args, len, 1, &v);
+		err = fota_at_one_u32(args, len, 1, &v);
 		if (!err)
 			m->radio_on = v == 1;
 		return err;
@@ -126,7 +114,7 @@ static int cmd_creg(struct fota_at *at, void *user, enum fota_at_kind kind, cons
 		info_line(at, "+CREG: (0)", "");
 		return FOTA_OK;
 	case FOTA_AT_SET:
-		return one_number(args, len, 0, &v);
+		return fota_at_one_u32(args, len, 0, &v);
 	default:
 		return FOTA_ERR_INVAL;
 	}
@@ -231,10 +219,10 @@ static int cmd_upgrade(struct fota_at *at, void *user, enum fota_at_kind kind, c
 		return FOTA_OK;
 	case FOTA_AT_TEST:
 		/* 27.007 style: a string's maximum length, a number's range; then savetoNV. */
-		info_line(at, "+UPGRADE: \"KEY\",64,(0,1)", "");
-		info_line(at, "+UPGRADE: \"AUTO\",(0,1),(0,1)", "");
-		info_line(at, "+UPGRADE: \"PERIOD\",(60-4294967295),(0,1)", "");
-		info_line(at, "+UPGRADE: \"URL\",255,(0,1)", "");
+		info_line(at, "+UPGRADE: \"KEY\",64,(0,1)\r\n"
+			  "+UPGRADE: \"AUTO\",(0,1),(0,1)\r\n"
+			  "+UPGRADE: \"PERIOD\",(60-4294967295),(0,1)\r\n"
+			  "+UPGRADE: \"URL\",255,(0,1)", "");
 		return FOTA_OK;
 	default:
 		return upgrade_set(m, args, len);
@@ -253,28 +241,28 @@ static const struct fota_at_cmd commands[] = {
 
 /* ---- upgrade results ------------------------------------------------------------------ */
 
+/* The <error code> of each error an attempt ends with: -(1000 + code) for -err; any
+ * other error is -1006. */
+static const uint8_t upgrade_codes[][2] = {
+	{ -FOTA_ERR_VERIFY, 3 }, { -FOTA_ERR_ROLLBACK, 3 }, { -FOTA_ERR_CORRUPT, 3 },
+	{ -FOTA_ERR_BADMSG, 3 }, { -FOTA_ERR_NOTSUP, 3 },
+	{ -FOTA_ERR_FBIG, 5 }, { -FOTA_ERR_NOSPC, 5 }, { -FOTA_ERR_IO, 5 },
+	{ -FOTA_ERR_FLASH_RULE, 5 }, { -FOTA_ERR_POWER, 5 },
+	{ -FOTA_ERR_NETDOWN, 1 }, { -FOTA_ERR_DNS, 1 }, { -FOTA_ERR_TIMEDOUT, 1 },
+	{ -FOTA_ERR_CONNREFUSED, 2 }, { -FOTA_ERR_TLS, 2 }, { -FOTA_ERR_CONNRESET, 2 },
+};
+
 int fota_upgrade_code(int err)
 {
-	switch (err) {
-	case FOTA_OK: return 0;
-	case FOTA_ERR_VERIFY:
-	case FOTA_ERR_ROLLBACK:
-	case FOTA_ERR_CORRUPT:
-	case FOTA_ERR_BADMSG:
-	case FOTA_ERR_NOTSUP: return -1003;
-	case FOTA_ERR_FBIG:
-	case FOTA_ERR_NOSPC:
-	case FOTA_ERR_IO:
-	case FOTA_ERR_FLASH_RULE:
-	case FOTA_ERR_POWER: return -1005;
-	case FOTA_ERR_NETDOWN:
-	case FOTA_ERR_DNS:
-	case FOTA_ERR_TIMEDOUT: return -1001;
-	case FOTA_ERR_CONNREFUSED:
-	case FOTA_ERR_TLS:
-	case FOTA_ERR_CONNRESET: return -1002;
-	default: return -1006;
-	}
+	unsigned e = 0u - (unsigned)err;
+	int code = 6;
+
+	if (!err)
+		return 0;
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(upgrade_codes); i++)
+		if (upgrade_codes[i][0] == e)
+			code = upgrade_codes[i][1];
+	return -1000 - code;
 }
 
 /* Status NV record: state, code (le16, two's complement), http (le16), cause (le16). */

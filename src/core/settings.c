@@ -104,8 +104,9 @@ static size_t encode(const struct fota_settings *s, enum fota_tag tag,
  * contract forbids (an older firmware's bug, a bit flip) is refused as a whole. */
 static int decode(struct fota_settings *s, const uint8_t *b, size_t len)
 {
-	struct fota_setting_value v = { 0 };
+	struct fota_setting_value v[FOTA_TAG_COUNT];
 	size_t kl, ul;
+	int tag;
 
 	if (len < 9 || b[0] != REC_FORMAT)
 		return FOTA_ERR_CORRUPT;
@@ -115,25 +116,19 @@ static int decode(struct fota_settings *s, const uint8_t *b, size_t len)
 	ul = fota_get_le16(b + 7 + kl);
 	if (7 + kl + 2 + ul != len)
 		return FOTA_ERR_CORRUPT;
+	memset(v, 0, sizeof(v));
+	v[FOTA_TAG_KEY].str = (const char *)b + 7;
+	v[FOTA_TAG_KEY].len = kl;
+	v[FOTA_TAG_AUTO].num = b[1];
+	v[FOTA_TAG_PERIOD].num = fota_get_le32(b + 2);
+	v[FOTA_TAG_URL].str = (const char *)b + 7 + kl + 2;
+	v[FOTA_TAG_URL].len = ul;
 	fota_settings_default(s);
-	v.num = b[1];
-	if (fota_settings_check(FOTA_TAG_AUTO, &v))
-		return FOTA_ERR_CORRUPT;
-	apply(s, FOTA_TAG_AUTO, &v);
-	v.num = fota_get_le32(b + 2);
-	if (fota_settings_check(FOTA_TAG_PERIOD, &v))
-		return FOTA_ERR_CORRUPT;
-	apply(s, FOTA_TAG_PERIOD, &v);
-	v.str = (const char *)b + 7;
-	v.len = kl;
-	if (fota_settings_check(FOTA_TAG_KEY, &v))
-		return FOTA_ERR_CORRUPT;
-	apply(s, FOTA_TAG_KEY, &v);
-	v.str = (const char *)b + 7 + kl + 2;
-	v.len = ul;
-	if (fota_settings_check(FOTA_TAG_URL, &v))
-		return FOTA_ERR_CORRUPT;
-	apply(s, FOTA_TAG_URL, &v);
+	for (tag = 0; tag < FOTA_TAG_COUNT; tag++) {
+		if (fota_settings_check((enum fota_tag)tag, &v[tag]))
+			return FOTA_ERR_CORRUPT;
+		apply(s, (enum fota_tag)tag, &v[tag]);
+	}
 	return FOTA_OK;
 }
 

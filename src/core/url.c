@@ -3,77 +3,58 @@
 
 #include "fota/url.h"
 
-static bool is_host_char(char c)
+/* A byte of a host name (letters, digits, - . _ ~ %) or, in brackets, of an IPv6
+ * address (hex digits, ':' and '.'). */
+static bool is_host_char(char c, bool v6)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '.' || c == '_' || c == '~' || c == '%';
+	if (v6)
+		return (uint8_t)(c - '0') < 10 || (uint8_t)((c | 0x20) - 'a') < 6 || c == ':' ||
+		       c == '.';
+	return fota_is_unreserved(c) || c == '%';
 }
 
 int fota_url_parse(const char *s, size_t len, struct fota_url *url)
 {
-	size_t i, h;
-	uint32_t port = 0;
+	const char *p, *h, *end = s + len;
+	uint32_t port;
+	bool v6;
 
 	if (len > FOTA_URL_MAX)
 		return FOTA_ERR_TOOLONG;
 	memset(url, 0, sizeof(*url));
-	if (len >= 7 && fota_strcaseeq(s, 7, "http://")) {
-		i = 7;
-		url->port = 80;
-	} else if (len >= 8 && fota_strcaseeq(s, 8, "https://")) {
-		i = 8;
-		url->https = true;
-		url->port = 443;
-	} else {
+	url->https = len >= 8 && fota_strcaseeq(s, 8, "https://");
+	if (!url->https && !(len >= 7 && fota_strcaseeq(s, 7, "http://")))
 		return FOTA_ERR_INVAL;
-	}
+	url->port = url->https ? 443 : 80;
+	p = s + 7 + url->https;
 
-	if (i < len && s[i] == '[') {
-		/* IPv6 literal: hex digits, ':' and '.', in brackets. */
-		h = ++i;
-		while (i < len && s[i] != ']') {
-			char c = s[i];
+	/* The host: a name, or an IPv6 address in brackets (kept without them). */
+	v6 = p < end && *p == '[';
+	h = p += v6;
+	while (p < end && is_host_char(*p, v6))
+		p++;
+	url->host = h;
+	url->host_len = (uint16_t)(p - h);
+	if (p == h || (v6 && (p == end || *p++ != ']')))
+		return FOTA_ERR_INVAL;
 
-			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			      (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
-				return FOTA_ERR_INVAL;
-			i++;
-		}
-		if (i == len || i == h)
-			return FOTA_ERR_INVAL;
-		url->host = s + h;
-		url->host_len = (uint16_t)(i - h);
-		i++;
-	} else {
-		h = i;
-		while (i < len && is_host_char(s[i]))
-			i++;
-		if (i == h)
-			return FOTA_ERR_INVAL;
-		url->host = s + h;
-		url->host_len = (uint16_t)(i - h);
-	}
-
-	if (i < len && s[i] == ':') {
-		size_t p = ++i;
-
-		while (i < len && s[i] >= '0' && s[i] <= '9' && port <= 65535)
-			port = port * 10 + (uint32_t)(s[i++] - '0');
-		if (i == p || port == 0 || port > 65535)
+	if (p < end && *p == ':') {
+		p++;
+		if (fota_scan_u32(&p, end, 10, &port) || port == 0 || port > 65535)
 			return FOTA_ERR_INVAL;
 		url->port = (uint16_t)port;
 	}
 
-	if (i < len && s[i] != '/' && s[i] != '?' && s[i] != '#')
+	if (p < end && *p != '/' && *p != '?' && *p != '#')
 		return FOTA_ERR_INVAL; /* '@' of user info, a space, or another stray byte */
-	h = i;
-	for (; i < len && s[i] != '#'; i++)
-		if (s[i] <= ' ' || s[i] > '~')
+	/* The path and query, then the fragment (never sent, but still clean text). */
+	for (h = p; p < end; p++)
+		if (*p <= ' ' || *p > '~')
 			return FOTA_ERR_INVAL;
-	url->path = i > h ? s + h : "/";
-	url->path_len = i > h ? (uint16_t)(i - h) : 1;
-	for (; i < len; i++) /* the fragment is never sent, but must still be clean text */
-		if (s[i] <= ' ' || s[i] > '~')
-			return FOTA_ERR_INVAL;
+	p = memchr(h, '#', (size_t)(end - h));
+	if (!p)
+		p = end;
+	url->path = p > h ? h : "/";
+	url->path_len = p > h ? (uint16_t)(p - h) : 1;
 	return FOTA_OK;
 }

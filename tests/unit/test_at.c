@@ -510,6 +510,33 @@ static void failed_nv_save_answers_error_and_changes_nothing(void **state)
 	assert_string_equal(mod.settings.now.key, "old");
 }
 
+static void urc_with_a_number_and_one_number_arguments(void **state)
+{
+	uint32_t v = 9;
+
+	(void)state;
+	outlen = 0;
+	assert_int_equal(fota_at_urc_i32(&mod.at, "+UPGRADEIND: ", -1002), FOTA_OK);
+	assert_int_equal(fota_at_urc_i32(&mod.at, "+UPGRADEDL: ", 100), FOTA_OK);
+	assert_int_equal(fota_at_urc_i32(&mod.at, "+X: ", INT32_MIN), FOTA_OK);
+	assert_string_equal(outbuf, "\r\n+UPGRADEIND: -1002\r\n\r\n+UPGRADEDL: 100\r\n"
+			    "\r\n+X: -2147483648\r\n");
+	/* A prefix of 20 bytes always fits; a longer one only with a short number. */
+	assert_int_equal(fota_at_urc_i32(&mod.at, "12345678901234567890", INT32_MIN), FOTA_OK);
+	assert_int_equal(fota_at_urc_i32(&mod.at, "123456789012345678901", INT32_MIN),
+			 FOTA_ERR_TOOLONG);
+	assert_int_equal(fota_at_urc_i32(&mod.at, "123456789012345678901", 0), FOTA_OK);
+
+	assert_int_equal(fota_at_one_u32("2", 1, 2, &v), FOTA_OK);
+	assert_int_equal(v, 2);
+	assert_int_equal(fota_at_one_u32("3", 1, 2, &v), FOTA_ERR_RANGE);
+	assert_int_equal(fota_at_one_u32("\"1\"", 3, 2, &v), FOTA_ERR_INVAL);
+	assert_int_equal(fota_at_one_u32("1,1", 3, 2, &v), FOTA_ERR_INVAL);
+	assert_int_equal(fota_at_one_u32("", 0, 2, &v), FOTA_ERR_INVAL);
+	assert_int_equal(fota_at_one_u32("1x", 2, 2, &v), FOTA_ERR_INVAL);
+	assert_int_equal(v, 2);
+}
+
 static void settings_ram_stays_within_budget(void **state)
 {
 	(void)state;
@@ -546,6 +573,7 @@ int main(void)
 		T(saved_settings_survive_a_reboot),
 		T(unsaved_settings_last_until_the_next_reboot),
 		T(failed_nv_save_answers_error_and_changes_nothing),
+		T(urc_with_a_number_and_one_number_arguments),
 		T(settings_ram_stays_within_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
-/* Unit tests of the shared helpers: CRC-32, little-endian fields, the emulated flash. */
+/* Unit tests of the shared helpers: CRC-32, little-endian fields, numbers, error names,
+ * the emulated flash. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +88,66 @@ static void simflash_cuts_power_before_operation_n(void **state)
 	fota_simflash_close(&sf);
 }
 
+static void numbers_scan_and_format(void **state)
+{
+	const char *s, *t;
+	uint32_t v = 7;
+	char b[10], *p;
+
+	(void)state;
+	s = "4294967295x";
+	assert_int_equal(fota_scan_u32(&s, s + 11, 10, &v), FOTA_OK);
+	assert_int_equal(v, 4294967295u);
+	assert_string_equal(s, "x");
+	s = t = "4294967296";
+	assert_int_equal(fota_scan_u32(&s, s + 10, 10, &v), FOTA_ERR_RANGE);
+	assert_ptr_equal(s, t);
+	assert_int_equal(v, 4294967295u);
+	s = "ffFFffFF;";
+	assert_int_equal(fota_scan_u32(&s, s + 9, 16, &v), FOTA_OK);
+	assert_int_equal(v, 0xFFFFFFFFu);
+	s = "1ff"; /* base 10 stops at the first non-digit */
+	assert_int_equal(fota_scan_u32(&s, s + 3, 10, &v), FOTA_OK);
+	assert_int_equal(v, 1);
+	s = t = "g1";
+	assert_int_equal(fota_scan_u32(&s, s + 2, 16, &v), FOTA_ERR_BADMSG);
+	assert_ptr_equal(s, t);
+	s = "12"; /* only up to end */
+	assert_int_equal(fota_scan_u32(&s, s + 1, 10, &v), FOTA_OK);
+	assert_int_equal(v, 1);
+	s = t = "";
+	assert_int_equal(fota_scan_u32(&s, s, 10, &v), FOTA_ERR_BADMSG);
+
+	p = fota_fmt_u32(b + sizeof(b), 0);
+	assert_memory_equal(p, "0", 1);
+	assert_int_equal(b + sizeof(b) - p, 1);
+	p = fota_fmt_u32(b + sizeof(b), 4294967295u);
+	assert_memory_equal(p, "4294967295", 10);
+	assert_ptr_equal(p, b);
+
+	for (int c = -128; c < 128; c++) {
+		bool want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+
+		assert_int_equal(fota_is_unreserved((char)c), want);
+	}
+}
+
+static void error_names(void **state)
+{
+	(void)state;
+	assert_string_equal(fota_strerror(FOTA_OK), "OK");
+	assert_string_equal(fota_strerror(FOTA_ERR_NOENT), "NOENT");
+	assert_string_equal(fota_strerror(FOTA_ERR_TOOLONG), "TOOLONG");
+	assert_string_equal(fota_strerror(FOTA_ERR_CONNREFUSED), "CONNREFUSED");
+	assert_string_equal(fota_strerror(FOTA_ERR_ROLLBACK), "ROLLBACK");
+	assert_string_equal(fota_strerror(-1), "?");
+	assert_string_equal(fota_strerror(5), "?");
+	assert_string_equal(fota_strerror(-255), "?");
+	assert_string_equal(fota_strerror(-256), "?");
+	assert_string_equal(fota_strerror(INT32_MIN), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -94,6 +155,8 @@ int main(void)
 		cmocka_unit_test(le_fields_round_trip_byte_by_byte),
 		cmocka_unit_test(simflash_obeys_nor_rules),
 		cmocka_unit_test(simflash_cuts_power_before_operation_n),
+		cmocka_unit_test(numbers_scan_and_format),
+		cmocka_unit_test(error_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -948,6 +948,7 @@ static void flash_verify_checks_the_signature_when_given_a_port(void **state)
 						     &k.port, &info),
 			 FOTA_OK);
 	assert_int_equal(info.trailer_size, FOTA_IMAGE_TRAILER_SIGNED);
+	fota_simflash_close(&sf);
 	store(make_signed_image(0x22));
 	assert_int_equal(fota_image_verify_flash_sig(&sf.flash, SLOT, 2 * SECTOR, &sha.port,
 						     &k.port, &info),
@@ -957,6 +958,7 @@ static void flash_verify_checks_the_signature_when_given_a_port(void **state)
 	assert_int_equal(fota_image_verify_flash_sig(&sf.flash, SLOT, 2 * SECTOR, &sha.port, NULL,
 						     NULL),
 			 FOTA_OK);
+	fota_simflash_close(&sf);
 }
 
 static void flash_verify_passes_on_the_flash_error(void **state)
