@@ -126,8 +126,9 @@ static int upgrade_hook(struct fota_module *m, void *ctx)
 
 int main(void)
 {
+	/* No extra commands: a module's firmware answers ATI, AT+CFUN... with its own. */
 	struct fota_module_config mc = {
-		&flash, 0xFE000, 0x2000, &info, stub_write, NULL, upgrade_hook, &agent,
+		&flash, 0xFE000, 0x2000, &info, stub_write, NULL, upgrade_hook, &agent, NULL, 0,
 	};
 	struct fota_agent_cfg ac = {
 		.module = &mod, .boot = &boot, .sha = &sha, .sig = &sig, .net = &net, .family = "AirM2M_780E",

@@ -43,8 +43,9 @@ struct fota_agent_cfg {
 	const char *family;     /* the running firmware's name: firmware_name=, and the name a
 				 * new image must have */
 	uint32_t period_scale;  /* the schedule runs this many times faster (fotad's
-				 * --clock-rate); 0 or 1: real time. Timeouts stay real. */
-	uint32_t idle_timeout_ms;    /* 0: FOTA_IDLE_TIMEOUT_MS */
+				 * --clock-rate), at most 100000000; 0 or 1: real time.
+				 * Timeouts stay real. */
+	uint32_t idle_timeout_ms;    /* 0: FOTA_IDLE_TIMEOUT_MS (timeouts: below 2^31 ms) */
 	uint32_t connect_timeout_ms; /* 0: FOTA_CONNECT_TIMEOUT_MS */
 	/* reboot: a verified image is staged; reset now so the boot code installs it. */
 	void (*reboot)(void *ctx);
@@ -55,7 +56,8 @@ struct fota_agent_cfg {
 struct fota_agent {
 	struct fota_agent_cfg cfg;
 	uint64_t now;            /* time of the last poll */
-	uint64_t deadline;       /* timeout of the step under way, or the end of a backoff */
+	uint32_t deadline;       /* timeout of the step under way, or the end of a backoff
+				  * (the low 32 bits of the time, compared wrap-safe) */
 	uint64_t next_check;     /* when the schedule starts the next check; 0: not set */
 	uint32_t period;         /* the PERIOD (s) next_check counts; 0: the boot delay */
 	int h;                   /* network handle, -1 when none */
@@ -82,6 +84,7 @@ struct fota_agent {
 	uint32_t dl_total;       /* the image's total size */
 	char dl_etag[FOTA_HTTP_ETAG_MAX];
 	char url[FOTA_URL_MAX + 1];   /* the URL being fetched (after redirects) */
+	struct fota_url u;            /* url parsed, for the connection under way */
 	char rejected[FOTA_IMAGE_VERSION_SIZE]; /* version reverted here: never fetched again */
 	struct fota_http_parser http;
 	struct fota_image_parser hdr; /* the image header, read before anything is erased */

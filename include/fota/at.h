@@ -65,6 +65,9 @@ struct fota_at {
 	void *write_ctx;
 	const struct fota_at_cmd *cmds;  /* the module's command table (not owned) */
 	size_t ncmds;
+	const struct fota_at_cmd *more;  /* a second table, searched after cmds (not owned;
+					  * NULL: none); set after fota_at_init */
+	size_t nmore;
 	void *user;                      /* passed to every handler */
 	uint16_t len;                    /* bytes in line */
 	uint8_t flags;                   /* FOTA_AT_F_* */
@@ -75,9 +78,10 @@ struct fota_at {
 	char line[FOTA_AT_LINE_MAX];     /* the command line being received */
 };
 
-/* fota_at_init: a fresh engine: echo on, CMEE 0, nothing queued. cmds (ncmds entries) and
- * user are borrowed for the engine's life; the built-in E, +CMEE and plain AT need no
- * entry. Returns nothing. */
+/* fota_at_init: a fresh engine: echo on, CMEE 0, nothing queued, no second table. cmds
+ * (ncmds entries) and user are borrowed for the engine's life; the built-in E, +CMEE and
+ * plain AT need no entry. A name is looked up in cmds, then in more, then among the
+ * built-ins: the first entry that has it runs. Returns nothing. */
 void fota_at_init(struct fota_at *at, const struct fota_at_cmd *cmds, size_t ncmds, void *user,
 		  fota_at_write_fn write, void *write_ctx);
 

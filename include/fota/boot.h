@@ -145,13 +145,16 @@ bool fota_layout_valid(const struct fota_layout *l, const struct fota_flash *f);
  * fota_boot_run() installs the image (after verifying it once more). Returns FOTA_OK,
  * FOTA_ERR_BUSY while S holds an image the journal still needs (see
  * fota_boot_staging_free), FOTA_ERR_FBIG when image_size is 0 or larger than the slot,
- * FOTA_ERR_INVAL for a bad config, or the flash's error (then nothing was marked). */
+ * FOTA_ERR_INVAL for a NULL cfg, or the flash's error (then nothing was marked).
+ * fota_boot_mark_staged, fota_boot_unstage and fota_boot_status (the downloader's calls)
+ * take the config this boot's fota_boot_run accepted and do not check its layout again:
+ * a firmware's application uses the layout its boot code checked. */
 int fota_boot_mark_staged(const struct fota_boot_cfg *cfg, uint32_t image_size);
 
 /* fota_boot_unstage: forgets a staged image before S is written again (a new download
  * starts), so a power cut during that download can never be taken for a staged image
  * that fails verification. In any state other than STAGED it does nothing. Returns
- * FOTA_OK, FOTA_ERR_INVAL for a bad config, or the flash's error. */
+ * FOTA_OK, FOTA_ERR_INVAL for a NULL cfg, or the flash's error. */
 int fota_boot_unstage(const struct fota_boot_cfg *cfg);
 
 /* fota_boot_run: call at every boot before running R. Finishes what a power cut
@@ -179,7 +182,7 @@ int fota_boot_confirm(const struct fota_boot_cfg *cfg);
 
 /* fota_boot_status: reads the journal's last record into *st (owned by the caller; did
  * is DID_NOTHING, reboot false). Reads only. Returns FOTA_OK (state NONE for a blank
- * journal), FOTA_ERR_INVAL for a bad config, or the flash's error. */
+ * journal), FOTA_ERR_INVAL for a NULL cfg, or the flash's error. */
 int fota_boot_status(const struct fota_boot_cfg *cfg, struct fota_boot_status *st);
 
 #ifdef __cplusplus

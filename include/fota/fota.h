@@ -77,20 +77,36 @@ char *fota_fmt_u32(char *end, uint32_t v);
 
 #define FOTA_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Little-endian fields, written and read byte by byte: on-flash and on-wire formats
- * never depend on the host's byte order or a struct's padding. */
+/* Keeps a small helper called from many places out of line (smaller code with -Os). */
+#if defined(__GNUC__)
+#define FOTA_NOINLINE __attribute__((noinline))
+#else
+#define FOTA_NOINLINE
+#endif
+
+/* Little-endian fields, written and read as bytes: on-flash and on-wire formats never
+ * depend on the host's byte order or a struct's padding. (On a little-endian host gcc
+ * and clang make each a single, possibly unaligned, store or load.) */
 static inline void fota_put_le16(uint8_t *p, uint16_t v)
 {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__builtin_memcpy(p, &v, 2); /* one (unaligned) store where the CPU has them */
+#else
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
+#endif
 }
 
 static inline void fota_put_le32(uint8_t *p, uint32_t v)
 {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__builtin_memcpy(p, &v, 4);
+#else
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 	p[2] = (uint8_t)(v >> 16);
 	p[3] = (uint8_t)(v >> 24);
+#endif
 }
 
 static inline uint16_t fota_get_le16(const uint8_t *p)

@@ -1,7 +1,9 @@
 /*
- * module.h - the module's AT side: the command table a Luat-style module answers
- * (AT, ATE, ATI, AT+CGMR, AT+CGSN, AT+CMEE, AT+CFUN, AT+CSQ, AT+CREG, AT+UPGRADE), its
- * settings in NV and the state AT+UPGRADE? reports.
+ * module.h - the module's AT side: AT+UPGRADE (with the engine's AT, ATE, AT+CMEE), its
+ * settings in NV and the state AT+UPGRADE? reports; the firmware adds its own commands.
+ * The basic commands of a Luat-style module as the emulated module answers them (ATI,
+ * AT+CGMR, AT+CGSN, AT+CFUN, AT+CSQ, AT+CREG) are a table a firmware may add
+ * (fota_module_basic_cmds; fotad does); a real module's firmware has its own.
  *
  * One struct fota_module holds everything; the firmware (or fotad) gives it a flash, an
  * NV area, the identity strings and a writer to the host, feeds it the host's bytes and
@@ -51,6 +53,11 @@ struct fota_module_config {
 	void *write_ctx;
 	fota_upgrade_fn upgrade;              /* NULL: AT+UPGRADE answers +CME ERROR: 4 */
 	void *upgrade_ctx;
+	const struct fota_at_cmd *cmds;       /* the firmware's commands (ncmds entries,
+					       * borrowed; NULL: none), answered after
+					       * AT+UPGRADE; their handlers get the module
+					       * as user */
+	size_t ncmds;
 };
 
 struct fota_module {
@@ -61,8 +68,15 @@ struct fota_module {
 	const struct fota_module_info *info;
 	fota_upgrade_fn upgrade;
 	void *upgrade_ctx;
-	bool radio_on; /* AT+CFUN: 1 after boot */
+	bool radio_on; /* the radio is on (AT+CFUN): true after boot; the firmware's
+			* commands set it, the agent fails at once (-1001) while it is off */
 };
+
+/* The basic commands as the emulated module answers them (docs/at-commands.md 8-9):
+ * ATI, AT+CGMR, AT+CGSN (from the module's info), AT+CFUN (sets radio_on), AT+CSQ and
+ * AT+CREG (a good cell while the radio is on). For fota_module_config.cmds. */
+#define FOTA_MODULE_BASIC_CMDS 6
+extern const struct fota_at_cmd fota_module_basic_cmds[FOTA_MODULE_BASIC_CMDS];
 
 /* fota_module_init: a module after power-on: mounts NV and loads the settings (defaults
  * when NV holds none, or a damaged record). cfg and what it points to are borrowed.

@@ -107,7 +107,8 @@ static void save_validators(struct fota_agent *a)
 	fota_nv_write(&mod(a)->nv, FOTA_NV_URLCACHE, b, 6 + e + d);
 }
 
-/* Reads the validators of the current URL into a->hold as two NUL-terminated strings. */
+/* Reads the validators of the current URL into a->hold as two NUL-terminated strings
+ * (each length byte after a string becomes its NUL). */
 static void load_validators(struct fota_agent *a, const char **etag, const char **date)
 {
 	uint8_t *b = a->hold;
@@ -123,34 +124,24 @@ static void load_validators(struct fota_agent *a, const char **etag, const char 
 	d = b[5 + e];
 	if (6 + e + d != len)
 		return;
-	memmove(b, b + 5, e);           /* etag at 0, NUL-terminated */
-	b[e] = '\0';
-	memmove(b + e + 1, b + 6 + e, d); /* date after it */
-	b[e + 1 + d] = '\0';
-	*etag = e ? (const char *)b : NULL;
-	*date = d ? (const char *)b + e + 1 : NULL;
+	b[5 + e] = '\0';     /* etag at 5 */
+	b[6 + e + d] = '\0'; /* date after it */
+	*etag = e ? (const char *)b + 5 : NULL;
+	*date = d ? (const char *)b + 6 + e : NULL;
 }
 
 /* ---- results ---------------------------------------------------------------------- */
 
-static void urc_number(struct fota_agent *a, const char *prefix, int32_t v)
+/* The step under way times out ms from now. */
+static void set_deadline(struct fota_agent *a, uint32_t ms)
 {
-	char line[32];
-	size_t n = strlen(prefix);
-	uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
-	char digits[11];
-	size_t k = sizeof(digits);
+	a->deadline = (uint32_t)a->now + ms;
+}
 
-	do {
-		digits[--k] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		digits[--k] = '-';
-	memcpy(line, prefix, n);
-	memcpy(line + n, digits + k, sizeof(digits) - k);
-	line[n + sizeof(digits) - k] = '\0';
-	fota_at_urc(&mod(a)->at, line);
+/* The step's deadline has come (wrap-safe: deadlines lie less than 2^31 ms ahead). */
+static bool expired(const struct fota_agent *a)
+{
+	return (int32_t)((uint32_t)a->now - a->deadline) >= 0;
 }
 
 static void close_conn(struct fota_agent *a)
@@ -172,10 +163,10 @@ static void finish(struct fota_agent *a, int code)
 		fota_at_urc(&mod(a)->at, code ? "+UPGRADEVER: 0" : "+UPGRADEVER: 1");
 		return;
 	}
-	st.cause = (uint16_t)(a->cause > 0 && a->cause < 65536 ? a->cause : 0);
+	st.cause = (uint16_t)((uint32_t)a->cause < 65536 ? a->cause : 0);
 	fota_module_set_status(mod(a), &st);
 	if (code && st.cause != CAUSE_LATEST)
-		urc_number(a, "+UPGRADEIND: ", code);
+		fota_at_urc_i32(&mod(a)->at, "+UPGRADEIND: ", code);
 }
 
 /* The attempt failed for a reason that is not the network's: the partial image, if
@@ -212,7 +203,7 @@ static void net_fail(struct fota_agent *a, int err)
 		a->tries = 0; /* (header bytes held before the stage opened are not progress) */
 	if (a->job == JOB_CHECK && retry && ++a->tries < FOTA_DL_TRIES) {
 		a->step = WAIT;
-		a->deadline = a->now + ((uint64_t)FOTA_DL_BACKOFF_MS << (a->tries - 1));
+		set_deadline(a, FOTA_DL_BACKOFF_MS << (a->tries - 1));
 		return;
 	}
 	finish(a, fota_upgrade_code(err));
@@ -220,61 +211,81 @@ static void net_fail(struct fota_agent *a, int err)
 
 /* ---- the response ------------------------------------------------------------------ */
 
+/* The strings are equal (a small loop: no strcmp from the C library). */
+static bool same(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 static bool is_redirect(uint16_t s)
 {
-	return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+	return (unsigned)(s - 301) < 8 && (0xC7u >> (s - 301)) & 1; /* 301-303, 307, 308 */
 }
 
 /* Resolves Location into a->url (RFC 3986 5.2, dot segments left as they are): an
  * absolute http(s) URL, a scheme-relative "//host/path", an absolute path on the same
- * server, or a path (or a query) relative to the URL fetched. */
+ * server, or a path (or a query) relative to the URL fetched. a->url is a URL that
+ * parsed: "http://" or "https://", the authority up to the first '/', '?' or '#'. */
 static int follow(struct fota_agent *a, const char *loc)
 {
-	struct fota_url cur;
-	size_t n = strlen(loc), origin, end, keep, i;
+	char *u = a->url;
+	size_t n = strlen(loc), scheme = 7u + ((u[4] | 0x20) == 's'), origin, end, keep = 0, i;
 	bool slash = false;
 
-	if (n >= 7 && (fota_strcaseeq(loc, 7, "http://") ||
-		       (n >= 8 && fota_strcaseeq(loc, 8, "https://")))) {
-		memcpy(a->url, loc, n + 1);
-		return FOTA_OK;
-	}
-	if (!n || fota_url_parse(a->url, strlen(a->url), &cur))
-		return FOTA_ERR_BADMSG;
-	for (i = 0; i < n && loc[i] != '/' && loc[i] != '?' && loc[i] != '#'; i++)
-		if (loc[i] == ':')
-			return FOTA_ERR_BADMSG; /* a URL of another scheme */
-	origin = (size_t)(cur.host - a->url) + cur.host_len + (cur.host[-1] == '[');
-	while (a->url[origin] && a->url[origin] != '/' && a->url[origin] != '?' &&
-	       a->url[origin] != '#')
-		origin++; /* keep ":port" */
-	for (end = origin; a->url[end] && a->url[end] != '?' && a->url[end] != '#'; end++)
-		;
-	if (n >= 2 && loc[0] == '/' && loc[1] == '/') {
-		keep = (size_t)(cur.https ? 6 : 5); /* the scheme's "http:" or "https:" */
-	} else if (loc[0] == '/') {
-		keep = origin;
-	} else if (loc[0] == '?' || loc[0] == '#') {
-		keep = end;
-	} else {
-		/* A relative path replaces the last segment of the current path. */
-		keep = origin;
-		for (i = origin; i < end; i++)
-			if (a->url[i] == '/')
-				keep = i + 1;
-		slash = keep == origin;
+	if (!((n >= 7 && fota_strcaseeq(loc, 7, "http://")) ||
+	      (n >= 8 && fota_strcaseeq(loc, 8, "https://")))) {
+		if (!n)
+			return FOTA_ERR_BADMSG;
+		for (i = 0; i < n && loc[i] != '/' && loc[i] != '?' && loc[i] != '#'; i++)
+			if (loc[i] == ':')
+				return FOTA_ERR_BADMSG; /* a URL of another scheme */
+		for (origin = scheme; u[origin] && u[origin] != '/' && u[origin] != '?' &&
+				      u[origin] != '#'; origin++)
+			; /* the authority, ":port" kept */
+		for (end = origin; u[end] && u[end] != '?' && u[end] != '#'; end++)
+			;
+		if (loc[0] == '/' && loc[1] == '/') {
+			keep = scheme - 2; /* the scheme's "http:" or "https:" */
+		} else if (loc[0] == '/') {
+			keep = origin;
+		} else if (loc[0] == '?' || loc[0] == '#') {
+			keep = end;
+		} else {
+			/* A relative path replaces the last segment of the current path. */
+			keep = origin;
+			for (i = origin; i < end; i++)
+				if (u[i] == '/')
+					keep = i + 1;
+			slash = keep == origin;
+		}
 	}
 	if (keep + slash + n > FOTA_URL_MAX)
 		return FOTA_ERR_TOOLONG;
 	if (slash)
-		a->url[keep++] = '/';
-	memcpy(a->url + keep, loc, n + 1);
+		u[keep++] = '/';
+	memcpy(u + keep, loc, n + 1);
 	return FOTA_OK;
+}
+
+/* got * 100 / total, rounded down (got <= total): at most 100 subtractions, so no
+ * 64-bit division is needed. */
+static uint8_t percent_of(uint32_t got, uint32_t total)
+{
+	uint64_t n = (uint64_t)got * 100u;
+	uint8_t q = 0;
+
+	while (total && n >= total && q < 100) {
+		n -= total;
+		q++;
+	}
+	return q;
 }
 
 static void progress(struct fota_agent *a)
 {
-	uint8_t pct = (uint8_t)(a->dl_total ? (uint64_t)a->got * 100u / a->dl_total : 0);
+	uint8_t pct = percent_of(a->got, a->dl_total);
 	struct fota_status st = { .state = 1, .percent = pct };
 	uint8_t p;
 
@@ -286,7 +297,7 @@ static void progress(struct fota_agent *a)
 	a->percent = pct;
 	fota_module_set_status(mod(a), &st);
 	for (;; p++) {
-		urc_number(a, "+UPGRADEIND: ", p);
+		fota_at_urc_i32(&mod(a)->at, "+UPGRADEIND: ", p);
 		if (p == pct)
 			break;
 	}
@@ -315,7 +326,7 @@ static int on_header(void *ctx, const struct fota_http_resp *r)
 	if (r->status == 206) {
 		if (!a->from || !r->has_range || r->range_first != a->from ||
 		    (r->range_total && r->range_total != a->dl_total) ||
-		    (r->etag[0] && a->dl_etag[0] && strcmp(r->etag, a->dl_etag))) {
+		    (r->etag[0] && a->dl_etag[0] && !same(r->etag, a->dl_etag))) {
 			a->stop = STOP_RESTART; /* not the rest of the same file */
 			return FOTA_ERR_CANCELED;
 		}
@@ -359,10 +370,10 @@ static int accept_header(struct fota_agent *a)
 	const struct fota_image_info *info = fota_image_hdr_info(&a->hdr);
 	int err;
 
-	if (strcmp(info->name, a->cfg.family) != 0)
+	if (!same(info->name, a->cfg.family))
 		return FOTA_ERR_VERIFY; /* another product's firmware */
 	if (fota_version_cmp(info->version, mod(a)->info->version) <= 0 ||
-	    !strcmp(info->version, a->rejected)) {
+	    same(info->version, a->rejected)) {
 		/* Not newer; or the very firmware that was installed here and reverted (it
 		 * never confirmed itself): fetching it again would only loop. */
 		a->stop = STOP_LATEST;
@@ -469,24 +480,26 @@ static void response_done(struct fota_agent *a, int err)
 				return;
 			}
 			a->step = WAIT;
-			a->deadline = a->now; /* connect to the new place at once */
+			set_deadline(a, 0); /* connect to the new place at once */
 			return;
 		default:
 			break;
 		}
 	}
-	if (err == FOTA_ERR_VERIFY || err == FOTA_ERR_CORRUPT || err == FOTA_ERR_BADMSG ||
-	    err == FOTA_ERR_NOTSUP || err == FOTA_ERR_INVAL || err == FOTA_ERR_TOOLONG ||
-	    err == FOTA_ERR_RANGE) {
-		/* From the image parser (while staging) or from the HTTP parser (before). */
-		if (a->staging || a->hold_len)
-			fail_image(a, -1003);
-		else
-			finish(a, -1004);
-		return;
-	}
 	if (err) {
-		fail_image(a, fota_upgrade_code(err));
+		code = fota_upgrade_code(err);
+		if (code == -1003 || err == FOTA_ERR_INVAL || err == FOTA_ERR_TOOLONG ||
+		    err == FOTA_ERR_RANGE) {
+			/* From the image parser or the header checks (while staging or holding
+			 * the header), or from the HTTP parser (before): no image, an answer
+			 * that is not one. */
+			if (!a->staging && !a->hold_len) {
+				finish(a, -1004);
+				return;
+			}
+			code = -1003;
+		}
+		fail_image(a, code);
 		return;
 	}
 	if (a->status != 200 && a->status != 206) {
@@ -511,28 +524,25 @@ static void response_done(struct fota_agent *a, int err)
 
 /* ---- the steps ----------------------------------------------------------------------- */
 
+static const char *const query_names[4] = { "project_key", "imei", "firmware_name", "version" };
+
 /* Builds the request in a->io. */
-static int build_request(struct fota_agent *a, const struct fota_url *u)
+static int build_request(struct fota_agent *a)
 {
 	const struct fota_module *m = mod(a);
-	struct fota_http_req req = { .method = "GET", .url = u };
+	struct fota_http_req req = { .method = "GET", .url = &a->u };
 	char *q = (char *)a->hold;
 	size_t len;
 	int err = FOTA_OK;
 
 	if (!url_mode(a)) {
+		const char *v[4] = { m->settings.now.key, m->info->imei, a->cfg.family,
+				     m->info->version };
+
 		q[0] = '\0';
-		err = fota_http_query_add(q, sizeof(a->hold), "project_key", m->settings.now.key,
-					  strlen(m->settings.now.key));
-		if (!err)
-			err = fota_http_query_add(q, sizeof(a->hold), "imei", m->info->imei,
-						  strlen(m->info->imei));
-		if (!err)
-			err = fota_http_query_add(q, sizeof(a->hold), "firmware_name", a->cfg.family,
-						  strlen(a->cfg.family));
-		if (!err)
-			err = fota_http_query_add(q, sizeof(a->hold), "version", m->info->version,
-						  strlen(m->info->version));
+		for (unsigned i = 0; i < 4 && !err; i++)
+			err = fota_http_query_add(q, sizeof(a->hold), query_names[i], v[i],
+						  strlen(v[i]));
 		if (err)
 			return err;
 		req.query = q;
@@ -552,14 +562,14 @@ static int build_request(struct fota_agent *a, const struct fota_url *u)
 
 static void open_conn(struct fota_agent *a)
 {
-	struct fota_url u;
+	struct fota_url *u = &a->u;
 	int h;
 
 	if (!mod(a)->radio_on) {
 		finish(a, -1001);
 		return;
 	}
-	if (fota_url_parse(a->url, strlen(a->url), &u)) {
+	if (fota_url_parse(a->url, strlen(a->url), u)) {
 		finish(a, -1000);
 		return;
 	}
@@ -587,20 +597,14 @@ static void open_conn(struct fota_agent *a)
 			return;
 		}
 	}
-	h = a->cfg.net->open(a->cfg.net->ctx, u.host, u.host_len, u.port, u.https);
+	h = a->cfg.net->open(a->cfg.net->ctx, u->host, u->host_len, u->port, u->https);
 	if (h < 0) {
 		net_fail(a, h);
 		return;
 	}
 	a->h = h;
 	a->step = CONNECT;
-	a->deadline = a->now + (a->cfg.connect_timeout_ms ? a->cfg.connect_timeout_ms :
-							    FOTA_CONNECT_TIMEOUT_MS);
-}
-
-static uint64_t idle_deadline(const struct fota_agent *a)
-{
-	return a->now + (a->cfg.idle_timeout_ms ? a->cfg.idle_timeout_ms : FOTA_IDLE_TIMEOUT_MS);
+	set_deadline(a, a->cfg.connect_timeout_ms);
 }
 
 static void begin(struct fota_agent *a, enum job job)
@@ -645,10 +649,10 @@ static void transfer(struct fota_agent *a)
 			return;
 		}
 		if (n > 0)
-			a->deadline = idle_deadline(a);
+			set_deadline(a, a->cfg.idle_timeout_ms);
 		a->io_off += (uint32_t)n;
 		if (a->io_off < a->io_len) {
-			if (a->now >= a->deadline)
+			if (expired(a))
 				net_fail(a, FOTA_ERR_TIMEDOUT); /* the peer takes nothing */
 			return;
 		}
@@ -658,7 +662,7 @@ static void transfer(struct fota_agent *a)
 		a->err_len = 0;
 		a->got = a->from;
 		a->step = RECV;
-		a->deadline = idle_deadline(a);
+		set_deadline(a, a->cfg.idle_timeout_ms);
 	}
 	for (int i = 0; i < RECV_PER_POLL && a->step == RECV; i++) {
 		n = net->recv(net->ctx, a->h, a->io, sizeof(a->io));
@@ -668,7 +672,7 @@ static void transfer(struct fota_agent *a)
 			net_fail(a, n);
 			return;
 		}
-		a->deadline = idle_deadline(a);
+		set_deadline(a, a->cfg.idle_timeout_ms);
 		if (n == 0) {
 			err = fota_http_eof(&a->http);
 			if (err)
@@ -683,7 +687,7 @@ static void transfer(struct fota_agent *a)
 			return;
 		}
 	}
-	if (a->step == RECV && a->now >= a->deadline)
+	if (a->step == RECV && expired(a))
 		net_fail(a, FOTA_ERR_TIMEDOUT);
 }
 
@@ -717,6 +721,13 @@ int fota_agent_init(struct fota_agent *a, const struct fota_agent_cfg *cfg, uint
 	if (!cfg->module || !cfg->boot || !cfg->sha || !cfg->net || !cfg->family)
 		return FOTA_ERR_INVAL;
 	a->cfg = *cfg;
+	/* The defaults of the optional numbers, once. */
+	if (a->cfg.period_scale < 1)
+		a->cfg.period_scale = 1;
+	if (!a->cfg.idle_timeout_ms)
+		a->cfg.idle_timeout_ms = FOTA_IDLE_TIMEOUT_MS;
+	if (!a->cfg.connect_timeout_ms)
+		a->cfg.connect_timeout_ms = FOTA_CONNECT_TIMEOUT_MS;
 	a->h = -1;
 	a->now = now_ms;
 	a->next_check = now_ms + FOTA_BOOT_CHECK_DELAY_MS; /* AUTO 1: shortly after boot */
@@ -733,14 +744,26 @@ int fota_agent_start(struct fota_agent *a)
 	return FOTA_OK;
 }
 
+/* A PERIOD of p seconds on the schedule's clock, in milliseconds: p * 1000 / scale,
+ * rounded down, with 32-bit divisions only (the remainder's three decimal digits by long
+ * division; exact while scale * 10 fits 32 bits). */
+FOTA_NOINLINE static uint64_t period_ms(const struct fota_agent *a, uint32_t p)
+{
+	uint32_t k = a->cfg.period_scale, r = p % k, f = 0;
+
+	for (int i = 0; i < 3; i++) {
+		r *= 10;
+		f = f * 10 + r / k;
+		r %= k;
+	}
+	return (uint64_t)(p / k) * 1000u + f;
+}
+
 /* The next automatic check one PERIOD from now. */
 static void plan_next(struct fota_agent *a)
 {
-	const struct fota_settings *s = &mod(a)->settings.now;
-	uint32_t scale = a->cfg.period_scale > 1 ? a->cfg.period_scale : 1;
-
-	a->next_check = a->now + (uint64_t)s->period * 1000u / scale;
-	a->period = s->period;
+	a->period = mod(a)->settings.now.period;
+	a->next_check = a->now + period_ms(a, a->period);
 }
 
 void fota_agent_report(struct fota_agent *a)
@@ -764,7 +787,6 @@ bool fota_agent_busy(const struct fota_agent *a)
 static void schedule(struct fota_agent *a)
 {
 	const struct fota_settings *s = &mod(a)->settings.now;
-	uint32_t scale = a->cfg.period_scale > 1 ? a->cfg.period_scale : 1;
 
 	if (a->report) {
 		a->report = false;
@@ -780,8 +802,7 @@ static void schedule(struct fota_agent *a)
 		a->next_check = a->now + FOTA_BOOT_CHECK_DELAY_MS;
 	} else if (a->period && a->period != s->period) {
 		/* PERIOD changed: the next check comes the new period after the last one. */
-		a->next_check = a->next_check - (uint64_t)a->period * 1000u / scale +
-				(uint64_t)s->period * 1000u / scale;
+		a->next_check = a->next_check - period_ms(a, a->period) + period_ms(a, s->period);
 		a->period = s->period;
 	}
 	if (a->now < a->next_check)
@@ -800,7 +821,7 @@ uint32_t fota_agent_poll(struct fota_agent *a, uint64_t now_ms)
 		schedule(a);
 		break;
 	case WAIT:
-		if (a->now >= a->deadline)
+		if (expired(a))
 			open_conn(a);
 		break;
 	case CONNECT:
@@ -809,19 +830,17 @@ uint32_t fota_agent_poll(struct fota_agent *a, uint64_t now_ms)
 			break;
 		}
 		err = a->cfg.net->ready(a->cfg.net->ctx, a->h);
-		if (err == FOTA_ERR_AGAIN && a->now >= a->deadline)
+		if (err == FOTA_ERR_AGAIN && expired(a))
 			err = FOTA_ERR_TIMEDOUT;
 		if (err == FOTA_OK) {
-			struct fota_url u;
-
-			if (fota_url_parse(a->url, strlen(a->url), &u) || build_request(a, &u)) {
+			if (build_request(a)) {
 				finish(a, -1000); /* a request that cannot be written */
 				break;
 			}
 		}
 		if (err == FOTA_OK) {
 			a->step = SEND;
-			a->deadline = idle_deadline(a);
+			set_deadline(a, a->cfg.idle_timeout_ms);
 			transfer(a);
 		} else if (err != FOTA_ERR_AGAIN) {
 			net_fail(a, err);
@@ -839,6 +858,6 @@ uint32_t fota_agent_poll(struct fota_agent *a, uint64_t now_ms)
 		return a->next_check > a->now ? (uint32_t)(a->next_check - a->now < 60000u ?
 							    a->next_check - a->now : 60000u) : 1000u;
 	if (a->step == WAIT)
-		return a->deadline > a->now ? (uint32_t)(a->deadline - a->now) : 0u;
+		return expired(a) ? 0u : a->deadline - (uint32_t)a->now;
 	return 20u;
 }

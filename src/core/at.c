@@ -318,15 +318,22 @@ static const struct fota_at_cmd builtin[] = {
 	{ "+CMEE", cmd_cmee },
 };
 
+static const struct fota_at_cmd *lookup(const struct fota_at_cmd *t, size_t n, const char *name,
+				       size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fota_strcaseeq(name, len, t[i].name))
+			return &t[i];
+	return NULL;
+}
+
 static const struct fota_at_cmd *find(const struct fota_at *at, const char *name, size_t n)
 {
-	for (size_t i = 0; i < at->ncmds + FOTA_ARRAY_SIZE(builtin); i++) {
-		const struct fota_at_cmd *c = i < at->ncmds ? &at->cmds[i] : &builtin[i - at->ncmds];
+	const struct fota_at_cmd *c = lookup(at->cmds, at->ncmds, name, n);
 
-		if (fota_strcaseeq(name, n, c->name))
-			return c;
-	}
-	return NULL;
+	if (!c)
+		c = lookup(at->more, at->nmore, name, n);
+	return c ? c : lookup(builtin, FOTA_ARRAY_SIZE(builtin), name, n);
 }
 
 /* ---- the command line ------------------------------------------------------------ */

@@ -147,19 +147,33 @@ static bool rec_valid(const uint8_t *b)
 	       all_are(b + JBODY, FOTA_FLASH_PROG_MAX, JCOMMIT);
 }
 
+/* A config fota_boot_run and fota_boot_confirm accept. The downloader's calls
+ * (fota_boot_status, _mark_staged, _unstage) trust the config this boot's
+ * fota_boot_run accepted, and do not check it again. */
+static bool cfg_ok(const struct fota_boot_cfg *c)
+{
+	return c && c->verify && fota_layout_valid(&c->layout, c->flash);
+}
+
+static void jinit(struct jnl *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->half = 1; /* no record: the first write goes to a fresh half 0 */
+	j->next = JSLOTS;
+}
+
 /* Finds the newest record of both halves and the slot the next one goes to. */
 static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
 {
-	const struct fota_flash *f = c->flash;
+	const struct fota_flash *f;
 	uint8_t b[JSLOT];
 	unsigned erased[2] = { 0, 0 };
 	int err;
 
-	memset(j, 0, sizeof(*j));
-	j->half = 1; /* no record: the first write goes to a fresh half 0 */
-	j->next = JSLOTS;
-	if (!c->verify || !fota_layout_valid(&c->layout, f))
+	jinit(j);
+	if (!c)
 		return FOTA_ERR_INVAL;
+	f = c->flash;
 	for (unsigned h = 0; h < 2; h++) {
 		for (unsigned s = 0; s < JSLOTS; s++) {
 			uint32_t gen;
@@ -369,12 +383,11 @@ int fota_boot_run(const struct fota_boot_cfg *c, struct fota_boot_status *st)
 	uint32_t size = 0, counter = 0;
 	int err;
 
-	if (!c)
-		return FOTA_ERR_INVAL;
 	if (!st)
 		st = &dummy;
 	memset(st, 0, sizeof(*st));
-	err = jmount(c, &j);
+	jinit(&j);
+	err = cfg_ok(c) ? jmount(c, &j) : FOTA_ERR_INVAL;
 	while (!err) {
 		switch (j.state) {
 		case FOTA_BOOT_STAGED:
@@ -430,7 +443,7 @@ out:
 int fota_boot_mark_staged(const struct fota_boot_cfg *c, uint32_t image_size)
 {
 	struct jnl j;
-	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+	int err = jmount(c, &j);
 
 	if (err)
 		return err;
@@ -449,7 +462,7 @@ int fota_boot_mark_staged(const struct fota_boot_cfg *c, uint32_t image_size)
 int fota_boot_unstage(const struct fota_boot_cfg *c)
 {
 	struct jnl j;
-	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+	int err = jmount(c, &j);
 
 	if (err || j.state != FOTA_BOOT_STAGED)
 		return err;
@@ -459,7 +472,7 @@ int fota_boot_unstage(const struct fota_boot_cfg *c)
 int fota_boot_confirm(const struct fota_boot_cfg *c)
 {
 	struct jnl j;
-	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+	int err = cfg_ok(c) ? jmount(c, &j) : FOTA_ERR_INVAL;
 
 	if (err || (j.state != FOTA_BOOT_SWAPPED && j.state != FOTA_BOOT_TRIAL))
 		return err;
@@ -470,7 +483,7 @@ int fota_boot_confirm(const struct fota_boot_cfg *c)
 int fota_boot_status(const struct fota_boot_cfg *c, struct fota_boot_status *st)
 {
 	struct jnl j;
-	int err = c ? jmount(c, &j) : FOTA_ERR_INVAL;
+	int err = jmount(c, &j);
 
 	if (err)
 		return err;

@@ -100,7 +100,7 @@ void fota_image_hdr_init(struct fota_image_parser *p)
 	p->result = FOTA_ERR_AGAIN;
 }
 
-static int hdr_fail(struct fota_image_parser *p, int err, uint8_t fault)
+FOTA_NOINLINE static int hdr_fail(struct fota_image_parser *p, int err, uint8_t fault)
 {
 	p->result = (int16_t)err;
 	p->fault = fault;
@@ -207,7 +207,7 @@ void fota_image_verifier_require_sig(struct fota_image_verifier *v, const struct
 	v->sig = sig;
 }
 
-static int ver_fail(struct fota_image_verifier *v, int err, uint8_t fault)
+FOTA_NOINLINE static int ver_fail(struct fota_image_verifier *v, int err, uint8_t fault)
 {
 	v->result = (int16_t)err;
 	v->fault = fault;

@@ -11,115 +11,6 @@ FOTA_STATIC_ASSERT(FOTA_AT_LINE_MAX >= sizeof("AT+UPGRADE=\"URL\",\"\",1") - 1 +
 
 #define MOD(user) ((struct fota_module *)(user))
 
-static void info_line(struct fota_at *at, const char *a, const char *b)
-{
-	fota_at_print(at, a);
-	fota_at_print(at, b);
-	fota_at_endl(at);
-}
-
-static int cmd_ati(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
-		   size_t len)
-{
-	const struct fota_module_info *info = MOD(user)->info;
-
-	if (kind == FOTA_AT_SET && !(len == 1 && args[0] == '0'))
-		return FOTA_ERR_INVAL;
-	info_line(at, info->manufacturer, "");
-	info_line(at, info->model, "");
-	info_line(at, "Revision: ", info->version);
-	return FOTA_OK;
-}
-
-/* AT+CGMR and AT+CGSN: one line on execute, OK on test, ERROR otherwise. */
-static int one_line(struct fota_at *at, enum fota_at_kind kind, const char *text)
-{
-	if (kind == FOTA_AT_TEST)
-		return FOTA_OK;
-	if (kind != FOTA_AT_EXEC)
-		return FOTA_ERR_INVAL;
-	info_line(at, text, "");
-	return FOTA_OK;
-}
-
-static int cmd_cgmr(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
-		    size_t len)
-{
-	(void)args;
-	(void)len;
-	return one_line(at, kind, MOD(user)->info->version);
-}
-
-static int cmd_cgsn(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
-		    size_t len)
-{
-	(void)args;
-	(void)len;
-	return one_line(at, kind, MOD(user)->info->imei);
-}
-
-static int cmd_cfun(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
-		    size_t len)
-{
-	struct fota_module *m = MOD(user);
-	uint32_t v;
-	int err;
-
-	switch (kind) {
-	case FOTA_AT_READ:
-		fota_at_print(at, "+CFUN: ");
-		fota_at_print_u32(at, m->radio_on);
-		fota_at_endl(at);
-		return FOTA_OK;
-	case FOTA_AT_TEST:
-		info_line(at, "+CFUN: (0,1)", "");
-		return FOTA_OK;
-	case FOTA_AT_SET:
-		err = fota_at_one_u32(args, len, 1, &v);
-		if (!err)
-			m->radio_on = v == 1;
-		return err;
-	default:
-		return FOTA_ERR_INVAL;
-	}
-}
-
-static int cmd_csq(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
-		   size_t len)
-{
-	(void)args;
-	(void)len;
-	if (kind == FOTA_AT_TEST) {
-		info_line(at, "+CSQ: (0-31,99),(99)", "");
-		return FOTA_OK;
-	}
-	if (kind != FOTA_AT_EXEC)
-		return FOTA_ERR_INVAL;
-	/* The emulated cell is a good one: RSSI 26 (-61 dBm); 99 = unknown with the radio off. */
-	info_line(at, "+CSQ: ", MOD(user)->radio_on ? "26,99" : "99,99");
-	return FOTA_OK;
-}
-
-static int cmd_creg(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
-		    size_t len)
-{
-	uint32_t v;
-
-	switch (kind) {
-	case FOTA_AT_READ:
-		/* n = 0 (no URCs); stat 1 registered (home) while the radio is on, 0 otherwise. */
-		info_line(at, "+CREG: 0,", MOD(user)->radio_on ? "1" : "0");
-		return FOTA_OK;
-	case FOTA_AT_TEST:
-		info_line(at, "+CREG: (0)", "");
-		return FOTA_OK;
-	case FOTA_AT_SET:
-		return fota_at_one_u32(args, len, 0, &v);
-	default:
-		return FOTA_ERR_INVAL;
-	}
-}
-
 /* ---- AT+UPGRADE ------------------------------------------------------------------- */
 
 static void print_tag_value(struct fota_at *at, const struct fota_settings *s, enum fota_tag tag)
@@ -146,20 +37,23 @@ static void print_tag_value(struct fota_at *at, const struct fota_settings *s, e
 	fota_at_endl(at);
 }
 
+/* ",<v>" of an answer line. */
+static void field(struct fota_at *at, int32_t v)
+{
+	fota_at_print(at, ",");
+	fota_at_print_i32(at, v);
+}
+
 static void print_status(struct fota_at *at, const struct fota_status *st)
 {
 	fota_at_print(at, "+UPGRADE: ");
 	fota_at_print_u32(at, st->state);
 	if (st->state == 1) {
-		fota_at_print(at, ",");
-		fota_at_print_u32(at, st->percent);
+		field(at, st->percent);
 	} else if (st->state == 2) {
-		fota_at_print(at, ",");
-		fota_at_print_i32(at, st->code);
-		fota_at_print(at, ",");
-		fota_at_print_u32(at, st->http);
-		fota_at_print(at, ",");
-		fota_at_print_u32(at, st->cause);
+		field(at, st->code);
+		field(at, st->http);
+		field(at, st->cause);
 	}
 	fota_at_endl(at);
 }
@@ -219,10 +113,11 @@ static int cmd_upgrade(struct fota_at *at, void *user, enum fota_at_kind kind, c
 		return FOTA_OK;
 	case FOTA_AT_TEST:
 		/* 27.007 style: a string's maximum length, a number's range; then savetoNV. */
-		info_line(at, "+UPGRADE: \"KEY\",64,(0,1)\r\n"
-			  "+UPGRADE: \"AUTO\",(0,1),(0,1)\r\n"
-			  "+UPGRADE: \"PERIOD\",(60-4294967295),(0,1)\r\n"
-			  "+UPGRADE: \"URL\",255,(0,1)", "");
+		fota_at_print(at, "+UPGRADE: \"KEY\",64,(0,1)\r\n"
+			      "+UPGRADE: \"AUTO\",(0,1),(0,1)\r\n"
+			      "+UPGRADE: \"PERIOD\",(60-4294967295),(0,1)\r\n"
+			      "+UPGRADE: \"URL\",255,(0,1)");
+		fota_at_endl(at);
 		return FOTA_OK;
 	default:
 		return upgrade_set(m, args, len);
@@ -230,12 +125,6 @@ static int cmd_upgrade(struct fota_at *at, void *user, enum fota_at_kind kind, c
 }
 
 static const struct fota_at_cmd commands[] = {
-	{ "I", cmd_ati },
-	{ "+CGMR", cmd_cgmr },
-	{ "+CGSN", cmd_cgsn },
-	{ "+CFUN", cmd_cfun },
-	{ "+CSQ", cmd_csq },
-	{ "+CREG", cmd_creg },
 	{ "+UPGRADE", cmd_upgrade },
 };
 
@@ -326,6 +215,8 @@ int fota_module_init(struct fota_module *m, const struct fota_module_config *cfg
 	m->upgrade_ctx = cfg->upgrade_ctx;
 	m->radio_on = true;
 	fota_at_init(&m->at, commands, FOTA_ARRAY_SIZE(commands), m, cfg->write, cfg->write_ctx);
+	m->at.more = cfg->cmds;
+	m->at.nmore = cfg->cmds ? cfg->ncmds : 0;
 	fota_settings_default(&m->settings.now);
 	m->settings.saved = m->settings.now;
 	err = fota_nv_mount(&m->nv, cfg->flash, cfg->nv_base, cfg->nv_size);

@@ -642,6 +642,8 @@ static int start_firmware(struct fotad *d)
 		.write_ctx = d,
 		.upgrade = upgrade_hook,
 		.upgrade_ctx = d,
+		.cmds = fota_module_basic_cmds, /* ATI, AT+CGMR, AT+CGSN, AT+CFUN, AT+CSQ, AT+CREG */
+		.ncmds = FOTA_MODULE_BASIC_CMDS,
 	};
 	struct fota_agent_cfg ac = {
 		.module = &d->mod,

@@ -152,6 +152,8 @@ static void power_on(void)
 		.info = &info,
 		.write = capture,
 		.upgrade = upgrade_hook,
+		.cmds = fota_module_basic_cmds, /* AT+CFUN, as fotad gives it */
+		.ncmds = FOTA_MODULE_BASIC_CMDS,
 	};
 
 	assert_int_equal(fota_module_init(&mod, &mc), FOTA_OK);

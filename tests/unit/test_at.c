@@ -58,6 +58,8 @@ static void boot(bool with_upgrade)
 		.info = &info,
 		.write = capture,
 		.upgrade = with_upgrade ? fake_upgrade : NULL,
+		.cmds = fota_module_basic_cmds, /* as fotad gives them */
+		.ncmds = FOTA_MODULE_BASIC_CMDS,
 	};
 
 	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_OK);
@@ -537,6 +539,42 @@ static void urc_with_a_number_and_one_number_arguments(void **state)
 	assert_int_equal(v, 2);
 }
 
+static int cmd_foo(struct fota_at *at, void *user, enum fota_at_kind kind, const char *args,
+		   size_t len)
+{
+	(void)args;
+	(void)len;
+	assert_ptr_equal(user, &mod); /* the firmware's handlers get the module */
+	fota_at_print(at, kind == FOTA_AT_READ ? "+FOO: read" : "+FOO: other");
+	fota_at_endl(at);
+	return FOTA_OK;
+}
+
+/* The firmware's own commands: without them ATI is unknown; with them they answer, after
+ * AT+UPGRADE (which they cannot replace) and before the engine's built-ins. */
+static void firmware_commands_extend_the_table(void **state)
+{
+	static const struct fota_at_cmd extra[] = { { "+FOO", cmd_foo }, { "+UPGRADE", cmd_foo } };
+	struct fota_module_config cfg = {
+		.flash = &sf.flash, .nv_base = NV_BASE, .nv_size = NV_SIZE, .info = &info,
+		.write = capture,
+	};
+
+	(void)state;
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_OK);
+	echo_off();
+	assert_string_equal(cmd("ATI"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+FOO?"), "\r\nERROR\r\n");
+	cfg.cmds = extra;
+	cfg.ncmds = FOTA_ARRAY_SIZE(extra);
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_OK);
+	echo_off();
+	assert_string_equal(cmd("AT+FOO?"), "\r\n+FOO: read\r\n\r\nOK\r\n");
+	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 0\r\n\r\nOK\r\n");
+	assert_string_equal(cmd("AT+CMEE=2;+FOO"), "\r\n+FOO: other\r\n\r\nOK\r\n");
+	assert_string_equal(cmd("ATI"), "\r\nERROR\r\n");
+}
+
 static void settings_ram_stays_within_budget(void **state)
 {
 	(void)state;
@@ -574,6 +612,7 @@ int main(void)
 		T(unsaved_settings_last_until_the_next_reboot),
 		T(failed_nv_save_answers_error_and_changes_nothing),
 		T(urc_with_a_number_and_one_number_arguments),
+		T(firmware_commands_extend_the_table),
 		T(settings_ram_stays_within_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

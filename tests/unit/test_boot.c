@@ -525,6 +525,7 @@ static void staged_image_failing_verification_is_never_installed(void **state)
 static void mark_staged_checks_size_and_state(void **state)
 {
 	struct rig *r = rig_open(48 * 4 * KIB, 4 * KIB, 1, 9 * 4 * KIB, 10 * 4 * KIB);
+	uint32_t half;
 
 	(void)state;
 	assert_int_equal(fota_boot_mark_staged(&r->cfg, 0), FOTA_ERR_FBIG);
@@ -536,9 +537,18 @@ static void mark_staged_checks_size_and_state(void **state)
 	assert_int_equal(fota_boot_confirm(&r->cfg), FOTA_OK); /* confirmed without a reboot */
 	assert_int_equal(check_settled(r), FOTA_BOOT_CONFIRMED);
 	assert_int_equal(fota_boot_mark_staged(&r->cfg, r->new_size), FOTA_OK);
+	/* The boot code refuses a layout that does not fit the flash (the downloader's
+	 * calls take the layout the boot code accepted). */
+	half = r->cfg.layout.journal_half;
+	r->cfg.layout.journal_half = 0;
+	assert_int_equal(fota_boot_run(&r->cfg, NULL), FOTA_ERR_INVAL);
+	assert_int_equal(fota_boot_confirm(&r->cfg), FOTA_ERR_INVAL);
+	r->cfg.layout.journal_half = half;
+	assert_int_equal(fota_boot_run(&r->cfg, NULL), FOTA_OK);
 	r->cfg.verify = NULL;
 	assert_int_equal(fota_boot_run(&r->cfg, NULL), FOTA_ERR_INVAL);
 	assert_int_equal(fota_boot_run(NULL, NULL), FOTA_ERR_INVAL);
+	assert_int_equal(fota_boot_status(NULL, NULL), FOTA_ERR_INVAL);
 	rig_close(r);
 }
 
