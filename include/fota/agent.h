@@ -54,13 +54,9 @@ struct fota_agent_cfg {
 
 /* The agent's state. Fields are private; sizes are fixed at compile time. */
 struct fota_agent {
-	struct fota_agent_cfg cfg;
-	uint64_t now;            /* time of the last poll */
-	uint32_t deadline;       /* timeout of the step under way, or the end of a backoff
-				  * (the low 32 bits of the time, compared wrap-safe) */
-	uint64_t next_check;     /* when the schedule starts the next check; 0: not set */
-	uint32_t period;         /* the PERIOD (s) next_check counts; 0: the boot delay */
-	int h;                   /* network handle, -1 when none */
+	/* (the fields used most come first: on Cortex-M their loads and stores are shorter) */
+	bool report;             /* the upgrade's result is to be reported (+UPGRADEVER) */
+	bool staging;            /* the stage is open and takes the body */
 	uint8_t step;            /* what the agent does now */
 	uint8_t job;             /* check/download, or report */
 	uint8_t tries;           /* tries in a row that brought no image byte */
@@ -69,20 +65,25 @@ struct fota_agent {
 	uint8_t percent;         /* last +UPGRADEIND percent said; 0xFF: none yet */
 	bool resume;             /* a partial image waits in S (see dl_*) */
 	bool live;               /* ...and the stage in RAM still holds it, to the byte */
-	bool staging;            /* the stage is open and takes the body */
-	bool report;             /* the upgrade's result is to be reported (+UPGRADEVER) */
 	uint8_t stop;            /* why a callback stopped the response on purpose */
 	uint16_t status;         /* HTTP status of the response (0: none) */
+	uint16_t hold_len;       /* image header bytes held in io before the stage opens */
+	uint16_t err_len;        /* error body bytes in err_body */
+	int h;                   /* network handle, -1 when none */
 	int32_t cause;           /* the server's "code" (0: none) */
 	uint32_t got;            /* image bytes received so far */
 	uint32_t from;           /* Range asked for */
 	uint32_t io_len, io_off; /* request bytes in io, and sent */
-	uint16_t hold_len;       /* image header bytes held in io before the stage opens */
-	uint16_t err_len;        /* error body bytes in err_body */
 	/* The download under way, also kept in NV (FOTA_NV_DOWNLOAD) for a power cut. */
 	uint32_t dl_target;      /* CRC of what was asked (URL, or server+KEY) */
 	uint32_t dl_total;       /* the image's total size */
-	char dl_etag[FOTA_HTTP_ETAG_MAX];
+	uint32_t deadline;       /* timeout of the step under way, or the end of a backoff
+				  * (the low 32 bits of the time, compared wrap-safe) */
+	uint64_t now;            /* time of the last poll */
+	struct fota_agent_cfg cfg;
+	uint32_t period;         /* the PERIOD (s) next_check counts; 0: the boot delay */
+	uint64_t next_check;     /* when the schedule starts the next check; 0: not set */
+	char dl_etag[FOTA_HTTP_ETAG_MAX]; /* the download's ETag (with dl_target, dl_total) */
 	char url[FOTA_URL_MAX + 1];   /* the URL being fetched (after redirects) */
 	struct fota_url u;            /* url parsed, for the connection under way */
 	char rejected[FOTA_IMAGE_VERSION_SIZE]; /* version reverted here: never fetched again */

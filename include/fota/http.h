@@ -99,17 +99,18 @@ typedef int (*fota_http_on_body)(void *ctx, const uint8_t *data, size_t len);
 
 /* The response parser. Its fields are private. */
 struct fota_http_parser {
-	struct fota_http_resp resp;
-	fota_http_on_header on_header;
-	fota_http_on_body on_body;
-	void *ctx;
-	bool head;              /* the request was HEAD: no body follows */
+	/* (the fields used most come first: on Cortex-M their loads and stores are shorter) */
 	uint8_t state;          /* where in the message the parser is */
 	uint8_t flags;
 	uint16_t line_len;      /* bytes in line */
 	uint32_t header_bytes;  /* bytes of the header block so far */
 	uint32_t left;          /* body (or current chunk) bytes still to come */
 	int16_t result;         /* FOTA_ERR_AGAIN while going on, then the outcome */
+	bool head;              /* the request was HEAD: no body follows */
+	fota_http_on_header on_header;
+	fota_http_on_body on_body;
+	void *ctx;
+	struct fota_http_resp resp;
 	char line[FOTA_HTTP_LINE_MAX];
 };
 
@@ -137,12 +138,15 @@ int fota_http_eof(struct fota_http_parser *p);
 
 /* fota_json_code: finds the top-level member "code" with an integer value in the JSON
  * object of len bytes at s (the caller's), e.g. {"code": 27, "msg": "\u5df2..."}, and
- * stores it in *code. Strings with escapes, nested values and whitespace are skipped
- * properly; the whole text is checked, so s must hold the whole body. Returns FOTA_OK,
- * FOTA_ERR_NOENT when there is no such member or its value is not an integer that fits
- * int32_t (a float, string, object...; with "code" twice, the last counts), or
- * FOTA_ERR_BADMSG when s is not a JSON object (or is cut short, or nests deeper than 32
- * levels). Keys are compared as written ("\u0063ode" is not "code"). */
+ * stores it in *code. It skips strings (with their escapes) and tracks the nesting depth,
+ * but does not check the rest of the grammar: the code only feeds the informational cause
+ * of a refusal. Returns FOTA_OK; FOTA_ERR_NOENT when there is no such member or its value
+ * is not an integer that fits int32_t (a float, string, object...; with "code" twice, the
+ * last counts); FOTA_ERR_BADMSG when s does not start with '{' (after whitespace), is cut
+ * short (an unclosed string or bracket: s must hold the whole body), has text after the
+ * object, or nests deeper than 32 levels. A text malformed inside the object (a missing
+ * comma, "{]", 01, a bad escape) may give a code or FOTA_ERR_NOENT rather than
+ * FOTA_ERR_BADMSG. Keys are compared as written ("\u0063ode" is not "code"). */
 int fota_json_code(const char *s, size_t len, int32_t *code);
 
 #ifdef __cplusplus

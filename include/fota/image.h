@@ -110,8 +110,6 @@ enum fota_image_fault {
 
 /* The facts of one image, from its header. Strings are NUL-terminated. */
 struct fota_image_info {
-	char name[FOTA_IMAGE_NAME_SIZE];       /* firmware name (family), 1-31 chars */
-	char version[FOTA_IMAGE_VERSION_SIZE]; /* version, 1-47 chars */
 	uint32_t flags;                        /* FOTA_IMAGE_F_* */
 	uint32_t payload_size;                 /* bytes of firmware, > 0 */
 	uint32_t trailer_size;                 /* bytes of TLVs after the payload */
@@ -120,18 +118,21 @@ struct fota_image_info {
 	uint32_t header_crc;                   /* the header's CRC field */
 	uint16_t header_size;                  /* bytes of header, CRC included */
 	uint16_t format_version;               /* FOTA_IMAGE_FORMAT */
+	char name[FOTA_IMAGE_NAME_SIZE];       /* firmware name (family), 1-31 chars */
+	char version[FOTA_IMAGE_VERSION_SIZE]; /* version, 1-47 chars */
 };
 
 /* Incremental header parser. Its fields are private: use the functions below.
  * 152 bytes on Cortex-M4; no pointer inside, so it may be copied. */
 struct fota_image_parser {
-	struct fota_image_info info; /* filled as bytes come; valid once feed gave FOTA_OK */
+	/* (the fields used most come first: on Cortex-M their loads and stores are shorter) */
 	uint8_t fixed[FOTA_IMAGE_OFF_NAME]; /* header bytes [0, 28) */
-	uint8_t crc_field[4];        /* the header's last 4 bytes */
-	uint32_t crc;                /* running CRC-32 of the bytes before the CRC field */
 	uint16_t pos;                /* header bytes consumed */
 	int16_t result;              /* FOTA_ERR_AGAIN while parsing, then the outcome */
 	uint8_t fault;               /* enum fota_image_fault */
+	uint32_t crc;                /* running CRC-32 of the bytes before the CRC field */
+	struct fota_image_info info; /* filled as bytes come; valid once feed gave FOTA_OK */
+	uint8_t crc_field[4];        /* the header's last 4 bytes */
 };
 
 /* fota_image_hdr_init: makes p ready for the first byte of an image (p owned by the
@@ -166,21 +167,22 @@ int fota_image_hdr_fault(const struct fota_image_parser *p);
  * hash. The download code feeds it what it writes to flash; the boot code uses
  * fota_image_verify_flash_sig. Fields are private. About 310 bytes on Cortex-M4. */
 struct fota_image_verifier {
-	struct fota_image_parser hdr;
-	const struct fota_sha256 *sha; /* borrowed; used by this verifier alone until it ends */
-	const struct fota_sig *sig;    /* borrowed; NULL: no signature required */
-	uint32_t max_size;    /* largest total size accepted */
-	uint32_t pos;         /* image bytes consumed */
-	uint16_t tlv_type;    /* the TLV being read */
-	uint16_t tlv_len;
-	uint16_t tlv_done;    /* value bytes of it seen */
-	uint8_t tlv_fill;     /* bytes of its type and length seen (0-4) */
+	/* (the fields used most come first: on Cortex-M their loads and stores are shorter) */
 	uint8_t tlv_hdr[FOTA_IMAGE_TLV_HDR];
-	uint8_t fault;        /* enum fota_image_fault */
 	int16_t result;       /* FOTA_ERR_AGAIN while going on, then the outcome */
+	uint8_t fault;        /* enum fota_image_fault */
+	uint8_t tlv_fill;     /* bytes of its type and length seen (0-4) */
 	bool started;         /* the hash was started */
 	bool have_hash;       /* the hash TLV was read */
 	bool have_sig;        /* the signature TLV was read */
+	uint16_t tlv_type;    /* the TLV being read */
+	uint16_t tlv_len;
+	uint16_t tlv_done;    /* value bytes of it seen */
+	uint32_t pos;         /* image bytes consumed */
+	uint32_t max_size;    /* largest total size accepted */
+	const struct fota_sha256 *sha; /* borrowed; used by this verifier alone until it ends */
+	const struct fota_sig *sig;    /* borrowed; NULL: no signature required */
+	struct fota_image_parser hdr;
 	uint8_t hash[FOTA_SHA256_SIZE];     /* the hash TLV's value */
 	uint8_t computed[FOTA_SHA256_SIZE]; /* SHA-256 of header + payload, once hashed */
 	uint8_t sigval[FOTA_SIG_SIZE];      /* the signature TLV's value */

@@ -61,15 +61,16 @@ struct fota_module_config {
 };
 
 struct fota_module {
-	struct fota_at at;
-	struct fota_settings_store settings;
+	/* (the fields used most come first: on Cortex-M their loads and stores are shorter) */
 	struct fota_nv nv;
+	bool radio_on; /* the radio is on (AT+CFUN): true after boot; the firmware's
+			* commands set it, the agent fails at once (-1001) while it is off */
 	struct fota_status status;
 	const struct fota_module_info *info;
 	fota_upgrade_fn upgrade;
 	void *upgrade_ctx;
-	bool radio_on; /* the radio is on (AT+CFUN): true after boot; the firmware's
-			* commands set it, the agent fails at once (-1001) while it is off */
+	struct fota_settings_store settings;
+	struct fota_at at;
 };
 
 /* The basic commands as the emulated module answers them (docs/at-commands.md 8-9):

@@ -19,10 +19,10 @@ extern "C" {
 enum fota_tag { FOTA_TAG_KEY, FOTA_TAG_AUTO, FOTA_TAG_PERIOD, FOTA_TAG_URL, FOTA_TAG_COUNT };
 
 struct fota_settings {
-	char key[FOTA_KEY_MAX + 1]; /* ProductKey, NUL-terminated, may be empty */
-	char url[FOTA_URL_MAX + 1]; /* firmware URL, NUL-terminated; empty: KEY mode */
 	uint32_t period;            /* seconds between automatic checks, >= 60 */
 	uint8_t autoup;             /* 1: periodic checks on */
+	char key[FOTA_KEY_MAX + 1]; /* ProductKey, NUL-terminated, may be empty */
+	char url[FOTA_URL_MAX + 1]; /* firmware URL, NUL-terminated; empty: KEY mode */
 };
 
 struct fota_settings_store {

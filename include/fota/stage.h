@@ -24,14 +24,15 @@ extern "C" {
 #endif
 
 struct fota_stage {
+	/* (the fields used most come first: on Cortex-M their loads and stores are shorter) */
+	uint8_t pend[FOTA_FLASH_PROG_MAX];
 	const struct fota_boot_cfg *boot;  /* borrowed: flash and layout */
-	struct fota_image_verifier ver;    /* parses and hashes what was written */
 	uint32_t written;                  /* image bytes programmed (a multiple of prog_size) */
 	uint32_t erased;                   /* image bytes whose sectors are erased */
 	uint32_t block;                    /* image bytes per progress mark */
 	uint32_t marked;                   /* progress marks programmed */
 	uint8_t npend;                     /* bytes in pend, waiting for a whole unit */
-	uint8_t pend[FOTA_FLASH_PROG_MAX];
+	struct fota_image_verifier ver;    /* parses and hashes what was written */
 };
 
 /* fota_stage_begin: starts a new image in S, forgetting an image staged earlier and not

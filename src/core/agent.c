@@ -160,7 +160,7 @@ static void finish(struct fota_agent *a, int code)
 	a->step = IDLE;
 	a->live = false; /* a later attempt takes up the partial image from flash */
 	if (a->job == JOB_REPORT) {
-		fota_at_urc(&mod(a)->at, code ? "+UPGRADEVER: 0" : "+UPGRADEVER: 1");
+		fota_at_urc_i32(&mod(a)->at, "+UPGRADEVER: ", !code);
 		return;
 	}
 	st.cause = (uint16_t)((uint32_t)a->cause < 65536 ? a->cause : 0);
@@ -171,7 +171,7 @@ static void finish(struct fota_agent *a, int code)
 
 /* The attempt failed for a reason that is not the network's: the partial image, if
  * any, is of no use. */
-static void fail_image(struct fota_agent *a, int code)
+FOTA_NOINLINE static void fail_image(struct fota_agent *a, int code)
 {
 	drop_download(a);
 	a->staging = false;
@@ -219,7 +219,7 @@ static bool same(const char *a, const char *b)
 	return *a == *b;
 }
 
-static bool is_redirect(uint16_t s)
+static FOTA_INLINE bool is_redirect(uint16_t s)
 {
 	return (unsigned)(s - 301) < 8 && (0xC7u >> (s - 301)) & 1; /* 301-303, 307, 308 */
 }
@@ -228,7 +228,7 @@ static bool is_redirect(uint16_t s)
  * absolute http(s) URL, a scheme-relative "//host/path", an absolute path on the same
  * server, or a path (or a query) relative to the URL fetched. a->url is a URL that
  * parsed: "http://" or "https://", the authority up to the first '/', '?' or '#'. */
-static int follow(struct fota_agent *a, const char *loc)
+FOTA_NOINLINE static int follow(struct fota_agent *a, const char *loc)
 {
 	char *u = a->url;
 	size_t n = strlen(loc), scheme = 7u + ((u[4] | 0x20) == 's'), origin, end, keep = 0, i;
@@ -455,7 +455,7 @@ static void staged(struct fota_agent *a)
 }
 
 /* The response ended (complete, or stopped by a callback with err). */
-static void response_done(struct fota_agent *a, int err)
+static FOTA_INLINE void response_done(struct fota_agent *a, int err)
 {
 	int32_t code = 0;
 
@@ -524,7 +524,7 @@ static void response_done(struct fota_agent *a, int err)
 
 /* ---- the steps ----------------------------------------------------------------------- */
 
-static const char *const query_names[4] = { "project_key", "imei", "firmware_name", "version" };
+static const char query_names[] = "project_key\0imei\0firmware_name\0version";
 
 /* Builds the request in a->io. */
 static int build_request(struct fota_agent *a)
@@ -539,10 +539,11 @@ static int build_request(struct fota_agent *a)
 		const char *v[4] = { m->settings.now.key, m->info->imei, a->cfg.family,
 				     m->info->version };
 
+		const char *name = query_names;
+
 		q[0] = '\0';
-		for (unsigned i = 0; i < 4 && !err; i++)
-			err = fota_http_query_add(q, sizeof(a->hold), query_names[i], v[i],
-						  strlen(v[i]));
+		for (unsigned i = 0; i < 4 && !err; i++, name += strlen(name) + 1)
+			err = fota_http_query_add(q, sizeof(a->hold), name, v[i], strlen(v[i]));
 		if (err)
 			return err;
 		req.query = q;
@@ -760,7 +761,7 @@ FOTA_NOINLINE static uint64_t period_ms(const struct fota_agent *a, uint32_t p)
 }
 
 /* The next automatic check one PERIOD from now. */
-static void plan_next(struct fota_agent *a)
+FOTA_NOINLINE static void plan_next(struct fota_agent *a)
 {
 	a->period = mod(a)->settings.now.period;
 	a->next_check = a->now + period_ms(a, a->period);
@@ -772,7 +773,7 @@ void fota_agent_report(struct fota_agent *a)
 	 * the upgrade's result stays what AT+UPGRADE? says until then. */
 	plan_next(a);
 	if (url_mode(a)) {
-		fota_at_urc(&mod(a)->at, "+UPGRADEVER: 0"); /* the user's server takes no reports */
+		fota_at_urc_i32(&mod(a)->at, "+UPGRADEVER: ", 0); /* the user's server takes no reports */
 		return;
 	}
 	a->report = true;

@@ -8,7 +8,7 @@
 #define BS '\b'
 #define DEL 0x7F
 
-static void out(struct fota_at *at, const char *s, size_t n)
+FOTA_NOINLINE static void out(struct fota_at *at, const char *s, size_t n)
 {
 	if (n)
 		at->write(at->write_ctx, s, n);
@@ -402,7 +402,7 @@ static int run_one(struct fota_at *at, const char *s, size_t len, size_t *pos)
 }
 
 /* Drops the spaces outside quoted strings (V.250 ignores them) and returns the length. */
-static size_t squeeze(char *s, size_t len)
+FOTA_NOINLINE static size_t squeeze(char *s, size_t len)
 {
 	size_t w = 0;
 	bool quoted = false;

@@ -20,6 +20,7 @@
  * current half, skipping slots a torn program left dirty; a full half rolls over to a
  * fresh one the same way.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "fota/boot.h"
@@ -49,6 +50,17 @@ struct jnl {
 	uint8_t state;     /* enum fota_boot_state */
 	uint8_t flags;
 };
+
+/* The record's words at 12, 16... 28, in j. */
+static const uint8_t jwords[5] = {
+	offsetof(struct jnl, new_size), offsetof(struct jnl, old_size), offsetof(struct jnl, n),
+	offsetof(struct jnl, floor), offsetof(struct jnl, counter),
+};
+
+static uint32_t *jword(struct jnl *j, unsigned k)
+{
+	return (uint32_t *)(void *)((char *)j + jwords[k]);
+}
 
 /* Errors that stop the boot: the flash failed, the next boot retries. Any other error
  * of the verify hook says the image is invalid. */
@@ -194,11 +206,8 @@ static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
 			j->state = b[8];
 			j->flags = b[9];
 			j->result = (int16_t)fota_get_le16(b + 10);
-			j->new_size = fota_get_le32(b + 12);
-			j->old_size = fota_get_le32(b + 16);
-			j->n = fota_get_le32(b + 20);
-			j->floor = fota_get_le32(b + 24);
-			j->counter = fota_get_le32(b + 28);
+			for (unsigned k = 0; k < 5; k++)
+				*jword(j, k) = fota_get_le32(b + 12 + 4 * k);
 		}
 	}
 	for (unsigned s = j->slot + 1u; j->gen && s < JSLOTS; s++) {
@@ -244,11 +253,8 @@ static int jwrite(const struct fota_boot_cfg *c, struct jnl *j, unsigned state, 
 	b[8] = (uint8_t)state;
 	b[9] = j->flags;
 	fota_put_le16(b + 10, (uint16_t)result);
-	fota_put_le32(b + 12, j->new_size);
-	fota_put_le32(b + 16, j->old_size);
-	fota_put_le32(b + 20, j->n);
-	fota_put_le32(b + 24, j->floor);
-	fota_put_le32(b + 28, j->counter);
+	for (unsigned k = 0; k < 5; k++)
+		fota_put_le32(b + 12 + 4 * k, *jword(j, k));
 	fota_put_le32(b + JREC - 4, fota_crc32(0, b, JREC - 4));
 	memset(b + JBODY, JCOMMIT, FOTA_FLASH_PROG_MAX);
 	addr = jbase(c, j->half) + j->next * JSLOT;

@@ -1,4 +1,5 @@
 /* http.c - sans-I/O HTTP/1.1 client: request writer and response parser (see fota/http.h). */
+#include <stddef.h>
 #include <string.h>
 
 #include "fota/http.h"
@@ -29,10 +30,8 @@ FOTA_STATIC_ASSERT(FOTA_HTTP_HEADER_MAX >= FOTA_HTTP_LINE_MAX, http_header_max);
 /* Headers understood, by name. Those from H_ETAG on are dropped when too long. */
 enum { H_LENGTH, H_TE, H_CONN, H_RANGE, H_LOCATION, H_ETAG, H_DATE, H_OTHER };
 
-static const char *const header_names[H_OTHER] = {
-	"content-length", "transfer-encoding", "connection", "content-range",
-	"location", "etag", "last-modified",
-};
+static const char header_names[] = "content-length\0transfer-encoding\0connection\0"
+				   "content-range\0location\0etag\0last-modified";
 
 /* ---- request ------------------------------------------------------------------ */
 
@@ -66,7 +65,7 @@ static void puts_(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
-static void put_u32(struct out *o, uint32_t v)
+FOTA_NOINLINE static void put_u32(struct out *o, uint32_t v)
 {
 	char b[10], *p = fota_fmt_u32(b + sizeof(b), v);
 
@@ -195,7 +194,7 @@ void fota_http_parser_init(struct fota_http_parser *p, bool head, fota_http_on_h
 
 /* A callback's error stops the parser; FOTA_ERR_AGAIN would read as "going on", so it
  * becomes FOTA_ERR_CANCELED. */
-static int stop(int err)
+FOTA_NOINLINE static int stop(int err)
 {
 	return err == FOTA_ERR_AGAIN ? FOTA_ERR_CANCELED : err;
 }
@@ -268,10 +267,20 @@ static int content_range(struct fota_http_resp *r, const char *s, const char *en
 	return FOTA_OK;
 }
 
-/* Keeps the n bytes at s as a string in dst (cap bytes); too long: none kept. */
-static void keep(char *dst, size_t cap, const char *s, size_t n)
+/* Where Location, ETag and Last-Modified are kept in struct fota_http_resp, and their
+ * sizes. */
+static const uint16_t kept_at[3] = {
+	offsetof(struct fota_http_resp, location), offsetof(struct fota_http_resp, etag),
+	offsetof(struct fota_http_resp, last_modified),
+};
+static const uint16_t kept_cap[3] = { FOTA_URL_MAX + 1, FOTA_HTTP_ETAG_MAX, FOTA_HTTP_DATE_MAX };
+
+/* Keeps the n bytes at s as the string of header id; too long: none kept. */
+static void keep(struct fota_http_resp *r, int id, const char *s, size_t n)
 {
-	if (n >= cap)
+	char *dst = (char *)r + kept_at[id - H_LOCATION];
+
+	if (n >= kept_cap[id - H_LOCATION])
 		n = 0;
 	memcpy(dst, s, n);
 	dst[n] = '\0';
@@ -281,6 +290,7 @@ static void keep(char *dst, size_t cap, const char *s, size_t n)
  * when there is none yet). Returns FOTA_ERR_BADMSG for a name that is not a token. */
 static int header_id(const struct fota_http_parser *p, size_t *colon)
 {
+	const char *h;
 	size_t i;
 	int id;
 
@@ -295,8 +305,8 @@ static int header_id(const struct fota_http_parser *p, size_t *colon)
 	*colon = i;
 	if (i == 0)
 		return FOTA_ERR_BADMSG;
-	for (id = 0; id < H_OTHER; id++)
-		if (fota_strcaseeq(p->line, i, header_names[id]))
+	for (id = 0, h = header_names; id < H_OTHER; id++, h += strlen(h) + 1)
+		if (fota_strcaseeq(p->line, i, h))
 			break;
 	return id;
 }
@@ -352,16 +362,11 @@ static int header_line(struct fota_http_parser *p)
 		if (err)
 			return err;
 		break;
-	case H_LOCATION:
-		if (n > FOTA_URL_MAX)
+	default: /* Location, ETag, Last-Modified: kept as strings */
+		if (id == H_LOCATION && n > FOTA_URL_MAX)
 			return FOTA_ERR_TOOLONG;
-		keep(r->location, sizeof(r->location), s, n);
-		break;
-	case H_ETAG:
-		keep(r->etag, sizeof(r->etag), s, n);
-		break;
-	case H_DATE:
-		keep(r->last_modified, sizeof(r->last_modified), s, n);
+		if (id < H_OTHER)
+			keep(r, id, s, n);
 		break;
 	}
 	return FOTA_ERR_AGAIN;
@@ -378,10 +383,8 @@ static int header_too_long(struct fota_http_parser *p)
 		return id;
 	if (colon == p->line_len || id < H_ETAG)
 		return FOTA_ERR_TOOLONG;
-	if (id == H_ETAG)
-		p->resp.etag[0] = '\0';
-	else if (id == H_DATE)
-		p->resp.last_modified[0] = '\0';
+	if (id < H_OTHER)
+		keep(&p->resp, id, "", 0);
 	p->state = S_SKIP;
 	return FOTA_ERR_AGAIN;
 }
@@ -472,7 +475,7 @@ static int chunk_line(struct fota_http_parser *p)
 	return FOTA_ERR_AGAIN;
 }
 
-static int line_end(struct fota_http_parser *p)
+FOTA_NOINLINE static int line_end(struct fota_http_parser *p)
 {
 	switch (p->state) {
 	case S_STATUS:

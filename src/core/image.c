@@ -56,7 +56,7 @@ int fota_image_check_text(const char *s, size_t field_size)
 
 /* Checks the fields a reader and a writer agree on (all but magic, format, header size
  * and CRC); fills info->total_size. Returns FOTA_OK or an error with *fault set. */
-static int check_info(struct fota_image_info *info, uint8_t *fault)
+static FOTA_INLINE int check_info(struct fota_image_info *info, uint8_t *fault)
 {
 	uint32_t room;
 	int err;
@@ -108,7 +108,7 @@ FOTA_NOINLINE static int hdr_fail(struct fota_image_parser *p, int err, uint8_t 
 }
 
 /* Checks made as soon as the first 4 and 8 bytes are in. */
-static int hdr_check_early(struct fota_image_parser *p)
+static FOTA_INLINE int hdr_check_early(struct fota_image_parser *p)
 {
 	if (p->pos == 4 && fota_get_le32(p->fixed + FOTA_IMAGE_OFF_MAGIC) != FOTA_IMAGE_MAGIC)
 		return hdr_fail(p, FOTA_ERR_BADMSG, FOTA_IMAGE_FAULT_MAGIC);

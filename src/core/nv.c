@@ -43,7 +43,7 @@ static int pg(const struct fota_nv *nv, uint32_t a, const void *b, uint32_t n)
 	return nv->flash->prog(nv->flash->ctx, a, b, n);
 }
 
-static uint32_t align(const struct fota_nv *nv, uint32_t v)
+static FOTA_INLINE uint32_t align(const struct fota_nv *nv, uint32_t v)
 {
 	uint32_t p = nv->flash->prog_size;
 

@@ -11,11 +11,17 @@
 
 FOTA_STATIC_ASSERT(REC_MAX <= FOTA_NV_RECORD_MAX, settings_record_fits_nv);
 
-static const char *const tag_names[FOTA_TAG_COUNT] = { "KEY", "AUTO", "PERIOD", "URL" };
+/* The names in enum fota_tag's order, then "?" for any other. */
+static const char tag_names[] = "KEY\0AUTO\0PERIOD\0URL\0?";
 
 const char *fota_tag_name(enum fota_tag tag)
 {
-	return tag < FOTA_TAG_COUNT ? tag_names[tag] : "?";
+	const char *p = tag_names;
+	unsigned t;
+
+	for (t = 0; t < tag && t < FOTA_TAG_COUNT; t++)
+		p += strlen(p) + 1;
+	return p;
 }
 
 void fota_settings_default(struct fota_settings *s)
@@ -60,21 +66,15 @@ int fota_settings_check(enum fota_tag tag, const struct fota_setting_value *v)
 
 static void apply(struct fota_settings *s, enum fota_tag tag, const struct fota_setting_value *v)
 {
-	switch (tag) {
-	case FOTA_TAG_KEY:
-		memcpy(s->key, v->str, v->len);
-		s->key[v->len] = '\0';
-		break;
-	case FOTA_TAG_URL:
-		memcpy(s->url, v->str, v->len);
-		s->url[v->len] = '\0';
-		break;
-	case FOTA_TAG_AUTO:
+	char *d = tag == FOTA_TAG_KEY ? s->key : s->url;
+
+	if (tag == FOTA_TAG_KEY || tag == FOTA_TAG_URL) {
+		memcpy(d, v->str, v->len);
+		d[v->len] = '\0';
+	} else if (tag == FOTA_TAG_AUTO) {
 		s->autoup = (uint8_t)v->num;
-		break;
-	default:
+	} else {
 		s->period = v->num;
-		break;
 	}
 }
 

@@ -23,13 +23,14 @@ static void init(struct fota_stage *st, const struct fota_boot_cfg *boot,
 
 	memset(st, 0, sizeof(*st));
 	st->boot = boot;
+	/* (sector and program sizes are powers of two: fota_flash_valid) */
 	st->block = (slot + marks - 1) / marks;
-	st->block = (st->block + f->prog_size - 1) / f->prog_size * f->prog_size;
+	st->block = (st->block + f->prog_size - 1) & ~(f->prog_size - 1);
 	fota_image_verifier_init(&st->ver, sha, slot);
 }
 
 /* Checks the journal lets S be written, and forgets an image staged earlier. */
-static int claim(const struct fota_boot_cfg *boot, bool *staged)
+static FOTA_INLINE int claim(const struct fota_boot_cfg *boot, bool *staged)
 {
 	struct fota_boot_status bs;
 	int err = fota_boot_status(boot, &bs);
@@ -117,7 +118,7 @@ int fota_stage_resume(struct fota_stage *st, const struct fota_boot_cfg *boot,
 			break; /* all there: only the staging mark was missing */
 	}
 	st->marked = k;
-	st->erased = (st->written + f->sector_size - 1) / f->sector_size * f->sector_size;
+	st->erased = (st->written + f->sector_size - 1) & ~(f->sector_size - 1);
 	*from = whole ? fota_image_verifier_info(&st->ver)->total_size : st->written;
 	return FOTA_OK;
 }

@@ -5,7 +5,7 @@
 
 /* A byte of a host name (letters, digits, - . _ ~ %) or, in brackets, of an IPv6
  * address (hex digits, ':' and '.'). */
-static bool is_host_char(char c, bool v6)
+FOTA_NOINLINE static bool is_host_char(char c, bool v6)
 {
 	if (v6)
 		return (uint8_t)(c - '0') < 10 || (uint8_t)((c | 0x20) - 'a') < 6 || c == ':' ||
