@@ -421,7 +421,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	struct fota_srv *srv = cls;
 	struct fota_srv_req *r = *req_cls;
 	bool completed = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, killed = false;
-	char addr[FOTA_SRV_ADDR_MAX], path[512], line[768];
+	char addr[FOTA_SRV_ADDR_MAX], path[512], method[64], line[840];
 	unsigned status;
 	uint64_t bytes;
 	int n;
@@ -449,8 +449,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 	snprintf(addr, sizeof(addr), "%s", r->client[0] ? r->client : r->track ? r->track->addr : "-");
 	fota_srv_log_target(path, sizeof(path), r->uri ? r->uri : "-", r->uri ? strlen(r->uri) : 1);
-	n = snprintf(line, sizeof(line), "%s \"%s %s\" %u %llu %llu", addr,
-		     r->method[0] ? r->method : "-", path, status, (unsigned long long)bytes,
+	/* The method as received: libmicrohttpd takes any bytes but SP, CR and LF there, so it
+	 * is escaped like the target (a terminal escape must not reach the log as such). */
+	fota_srv_log_field(method, sizeof(method), r->method[0] ? r->method : "-",
+			   r->method[0] ? strlen(r->method) : 1);
+	n = snprintf(line, sizeof(line), "%s \"%s %s\" %u %llu %llu", addr, method, path,
+		     status, (unsigned long long)bytes,
 		     (unsigned long long)(now_ms() - r->t0_ms));
 	if (n > 0)
 		fota_srv_log_line(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);

@@ -444,6 +444,19 @@ class BadInputTest(unittest.TestCase):
         self.assertNotIn("smuggled", [p["name"] for p in
                                       self.srv.admin("GET", "/projects").json()])
 
+    def test_control_bytes_in_the_method_are_escaped_in_the_log(self):
+        """Found by fuzz_srv_req: libmicrohttpd takes any method bytes but SP, CR and LF,
+        and the access log printed them as they came (a terminal escape, here)."""
+        status, got = self.raw(b"G\x1b[31mT /healthz HTTP/1.1\r\nHost: x\r\nConnection: "
+                               b"close\r\n\r\n", timeout=3)
+        self.assertTrue(status is None or 400 <= status < 500 or status == 501, got[:200])
+        deadline = time.monotonic() + 5
+        while "31mT /healthz" not in self.srv.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = self.srv.log()
+        self.assertIn("31mT /healthz", log)  # the request was logged...
+        self.assertNotIn("\x1b", log)        # ...with its escape byte escaped
+
     # --- slow clients ------------------------------------------------------------------
     def test_slow_clients_do_not_hold_up_the_others(self):
         stop = threading.Event()
