@@ -2,11 +2,12 @@
  * fuzz_boot.c - the boot code (install with revert) over an install journal and slots
  * that start as the input says; optional power cut, then boots until it settles.
  *
- * Flash: 18 sectors of 256 bytes. Sector 0 the boot area, R = sectors 1-4 (N = 4),
- * S = sectors 5-9, the journal sectors 10-13 (halves of 512), NV 14-15, 16-17 unused.
+ * Flash: 20 sectors of 256 bytes. Sector 0 the boot area, R = sectors 1-4 (N = 4),
+ * S = sectors 5-9, the journal sectors 10-15 (halves of 768: 8 slots of 64 bytes and the
+ * bitmap), NV 16-17, 18-19 unused.
  * R holds a fake image of 600 bytes and S[1] one of 900 unless the input says otherwise
  * (fake image: "FIMG", le32 total size; the verify hook checks only that).
- * Input: 4 bytes of setup, then the journal's 1024 bytes, then R's 1024 and S's 1280
+ * Input: 4 bytes of setup, then the journal's 1536 bytes, then R's 1024 and S's 1280
  * (a short input leaves the rest as described).
  *   [0] bits 0-1: program size 1, 4, 8, 16; bit 2: cut the power before flash
  *       operation [1] (bit 3: torn); bit 4: fota_boot_confirm after the first boot;
@@ -18,6 +19,8 @@
  * it refuses), FOTA_ERR_POWER (the cut), or the documented BUSY/FBIG of mark_staged;
  * never another error (an address outside the device, a NOR-rule violation); nothing
  * outside R, S and the journal is ever written (boot area, NV, the unused sectors);
+ * an install (DID_INSTALL) that began from STAGED only of an image whose counter is at
+ * least the floor;
  * every program and erase is one the design has: sectors of R (N) and S (N + 1) for
  * the swap; in the journal only whole halves erased (both sectors in a row), record
  * bodies and commit units at slot offsets, and bitmap marks of one program unit for
@@ -40,9 +43,9 @@
 #define RUN (1u * SS)
 #define STAGE (5u * SS)
 #define JNL (10u * SS)
-#define JHALF (2u * SS)
-#define NVA (14u * SS)
-#define FLASH_SIZE (18u * SS)
+#define JHALF (3u * SS)
+#define NVA (16u * SS)
+#define FLASH_SIZE (20u * SS)
 
 static const uint32_t prog_sizes[4] = { 1, 4, 8, 16 };
 static uint8_t mem[FLASH_SIZE];
@@ -82,8 +85,9 @@ static void progress(void *ctx, unsigned pct)
 
 /* ---- the flash as the boot code sees it: every program and erase checked -------------- */
 
-#define JSLOT 48u   /* boot.c: body (28 bytes to FOTA_FLASH_PROG_MAX) and commit unit */
-#define JBODY 32u
+#define JREC 36u    /* boot.c: a record's bytes, its CRC-32 the last 4 */
+#define JSLOT 64u   /* boot.c: body (JREC up to FOTA_FLASH_PROG_MAX) and commit unit */
+#define JBODY 48u
 #define JBITMAP (8u * JSLOT)
 
 static struct fota_flash port;
@@ -159,20 +163,32 @@ static bool in_areas(uint32_t a)
 	return (a >= RUN && a < STAGE + (N + 1) * SS) || (a >= JNL && a < JNL + 2 * JHALF);
 }
 
+/* Outside R, S and the journal: the boot area (sector 0) and sectors 14-17 (NV, unused).
+ * Compared with memcmp first (a byte loop over the whole flash was most of the time); the
+ * byte loop only runs to say which byte changed. */
+_Static_assert(STAGE + (N + 1) * SS == JNL && JNL + 2 * JHALF == NVA,
+	       "R, S and the journal are one run of sectors from RUN to NVA");
+
 static void check_outside(void)
 {
-	for (uint32_t a = 0; a < FLASH_SIZE; a++)
-		if (!in_areas(a) && mem[a] != outside[a]) {
-			fprintf(stderr, "byte 0x%x outside R, S and the journal was written\n", a);
-			CHECK(!"a write outside R, S and the journal");
-		}
+	if (memcmp(mem, outside, RUN) || memcmp(mem + NVA, outside + NVA, FLASH_SIZE - NVA))
+		for (uint32_t a = 0; a < FLASH_SIZE; a++)
+			if (!in_areas(a) && mem[a] != outside[a]) {
+				fprintf(stderr, "byte 0x%x outside R, S and the journal was written\n", a);
+				CHECK(!"a write outside R, S and the journal");
+			}
 	CHECK_EQ(sf.stats.rule_violations, 0);
 }
 
+static bool staged_here; /* a boot of this input started from STAGED: its install is ours */
+
 static int boot(const struct fota_boot_cfg *c, struct fota_boot_status *st)
 {
+	struct fota_boot_status pre;
 	int err;
 
+	if (fota_boot_status(c, &pre) == FOTA_OK && pre.state == FOTA_BOOT_STAGED)
+		staged_here = true;
 	last_pct = -1;
 	memset(st, 0xA5, sizeof(*st));
 	err = fota_boot_run(c, st);
@@ -185,6 +201,10 @@ static int boot(const struct fota_boot_cfg *c, struct fota_boot_status *st)
 		accepted = true;
 	CHECK((unsigned)st->state <= FOTA_BOOT_REFUSED);
 	CHECK((unsigned)st->did <= FOTA_BOOT_DID_REFUSE);
+	/* Anti-rollback: nothing below the floor is ever swapped in (by an install that began
+	 * here from STAGED; a SWAPPING record of the input is taken as it says). */
+	if (err == FOTA_OK && st->did == FOTA_BOOT_DID_INSTALL && staged_here)
+		CHECK(st->counter >= st->floor);
 	check_outside();
 	return err;
 }
@@ -246,11 +266,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				if (memcmp(r, "FJNL", 4))
 					continue;
-				crc = fota_crc32(0, r, 24);
-				r[24] = (uint8_t)crc;
-				r[25] = (uint8_t)(crc >> 8);
-				r[26] = (uint8_t)(crc >> 16);
-				r[27] = (uint8_t)(crc >> 24);
+				crc = fota_crc32(0, r, JREC - 4);
+				r[JREC - 4] = (uint8_t)crc;
+				r[JREC - 3] = (uint8_t)(crc >> 8);
+				r[JREC - 2] = (uint8_t)(crc >> 16);
+				r[JREC - 1] = (uint8_t)(crc >> 24);
 			}
 	}
 	memcpy(outside, mem, FLASH_SIZE);
@@ -263,6 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	port.erase = p_erase;
 	expect_jerase = 0;
 	accepted = false;
+	staged_here = false;
 	memset(&c, 0, sizeof(c));
 	c.flash = &port;
 	c.layout.boot_size = SS;

@@ -254,13 +254,16 @@ def nv_seeds():
     put("fuzz_nv", "invalid-hdr", ops + nv_half(3, recs, valid=False) + nv_half(2, recs[:1]))
 
 
-# ---- fuzz_boot: [cfg, cut_at, staged size le16] + journal (1024) [+ R + S] ---------------
+# ---- fuzz_boot: [cfg, cut_at, staged size le16] + journal (1536) [+ R + S] ---------------
 
-JSLOT, JBODY, JHALF_ = 48, 32, 512
+# boot.c: a 36-byte record (CRC last), padded to 48, then a 16-byte commit unit; 8 slots
+# then the bitmap in a half of 3 sectors of 256.
+JSLOT, JBODY, JHALF_ = 64, 48, 768
 
 
-def jrec(gen, state, new=900, old=600, n=4, flags=0, result=0):
-    b = struct.pack("<IIBBhIII", 0x4C4E4A46, gen, state, flags, result, new, old, n)
+def jrec(gen, state, new=900, old=600, n=4, flags=0, result=0, floor=0, counter=0):
+    b = struct.pack("<IIBBhIIIII", 0x4C4E4A46, gen, state, flags, result, new, old, n,
+                    floor, counter)
     b += struct.pack("<I", crc(b))
     return b + b"\xff" * (JBODY - len(b)) + b"\xc3" * 16
 
@@ -292,6 +295,13 @@ def boot_seeds():
         "full-half": (b"\x20\0\x10\x02", journal([(i, jrec(1, 5 if i % 2 else 8))
                                                     for i in range(8)])),
         "bad-n": (b"\x00\0\0\0", journal([(0, jrec(2, 2, n=9))])),
+        # Anti-rollback: the fake image's counter is its size & 3 (R: 600 -> 0, S: 900 -> 0);
+        # a floor of 1 refuses the staged image, a confirmed one raises the floor.
+        "staged-floor": (b"\x00\0\0\0", journal([(0, jrec(1, 1, floor=1))])),
+        "confirmed-floor": (b"\x20\0\x87\x03", journal([(0, jrec(2, 5, floor=3,
+                                                                   counter=3))])),
+        "trial-counter": (b"\x10\0\0\0", journal([(0, jrec(2, 2)), (1, jrec(2, 3)),
+                                                  (2, jrec(2, 4, counter=2))])),
     }
     for name, (head, j) in seeds.items():
         put("fuzz_boot", name, head + j)
@@ -312,6 +322,176 @@ def boot_seeds():
     put("fuzz_boot", "crash-trial-n0-cut", b"\x24\x05\x84\x03" + journal([(0, jrec(2, 4, n=0))]))
 
 
+# ---- fuzz_srv_req: [setup] + requests "ctl METHOD TARGET\nheaders\n\nbody" joined by SEP --
+
+SRV_SEP = b"\n~~~\n"
+TOKEN = b"fuzz-admin-token"
+KEY1 = b"00112233445566778899aabbccddeeff"
+KEY2 = b"ffeeddccbbaa99887766554433221100"
+AUTH = b"Authorization: Bearer " + TOKEN + b"\n"
+
+
+def srv_req(method, target, headers=b"", body=b"", ctl=0):
+    return bytes([ctl]) + method + b" " + target + b"\n" + headers + b"\n" + body
+
+
+# A P-256 key for the seeds only (signed uploads to a project with keys): not a secret.
+SEED_KEY = b"""-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIGLC/dymehL48JsGWgPtODgXSzon0nOClf8R+CrxZFdMoAoGCCqGSM49
+AwEHoUQDQgAEPaQ90BlOLQv42DnoLF2scjbaaIIAxWR85dnUU/Bv+K0UCjli3uVn
+4JCWlXeea5ydoUtZSk+vJ9TE1pPNeJ+RIA==
+-----END EC PRIVATE KEY-----
+"""
+SEED_PUB = (b"-----BEGIN PUBLIC KEY-----\\n"
+            b"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEPaQ90BlOLQv42DnoLF2scjbaaIIA\\n"
+            b"xWR85dnUU/Bv+K0UCjli3uVn4JCWlXeea5ydoUtZSk+vJ9TE1pPNeJ+RIA==\\n"
+            b"-----END PUBLIC KEY-----\\n")  # as a JSON string's content
+
+
+def signed_image(tool, version, counter=0):
+    with tempfile.TemporaryDirectory() as d:
+        key, pay, out = (os.path.join(d, n) for n in ("k.pem", "fw.bin", "fw.fota"))
+        with open(key, "wb") as f:
+            f.write(SEED_KEY)
+        with open(pay, "wb") as f:
+            f.write(b"signed tiny firmware payload\n")
+        subprocess.run([tool, "pack", "--name", "AirM2M_780E_LTE_AT", "--version", version,
+                        "--counter", str(counter), "--key", key, "-o", out, pay], check=True)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def srv_seeds(tool):
+    with open(os.path.join(CORPUS, "fuzz_image", "packed"), "rb") as f:
+        img = f.read()
+    simg = signed_image(tool, "V9", 3)
+    dev = b"/api/site/firmware_upgrade?project_key=" + KEY1 + b"&firmware_name=AirM2M_780E_LTE_AT"
+    J = b"Content-Type: application/json\n"
+    seeds = {
+        "health": [srv_req(b"GET", b"/healthz"), srv_req(b"HEAD", b"/metrics"),
+                   srv_req(b"POST", b"/healthz", b"", b"x")],
+        "device-offer": [srv_req(b"GET", dev + b"&imei=864000000000001&version=V1")],
+        "device-listed": [srv_req(b"GET", dev + b"&imei=864000000000008&version=V2")],
+        "device-range": [srv_req(b"GET", dev + b"&imei=864000000000001&version=V1",
+                                 b"Range: bytes=100-199\n"),
+                         srv_req(b"GET", dev + b"&imei=864000000000001&version=V1",
+                                 b"Range: bytes=-50\nIf-Range: \"abc\"\n", ctl=0x10),
+                         srv_req(b"HEAD", dev + b"&imei=864000000000001&version=V1",
+                                 b"Range: bytes=5000-\n")],
+        "device-refusals": [srv_req(b"GET", b"/api/site/firmware_upgrade?imei=1"),
+                            srv_req(b"GET", dev + b"&imei=861111111111111&version=0"),
+                            srv_req(b"GET", dev + b"&imei=862222222222222&version=V1"),
+                            srv_req(b"GET", dev + b"&mac=AA:BB:CC&version=V9"),
+                            srv_req(b"GET", b"/api/site/firmware_upgrade?project_key=" + KEY2 +
+                                    b"&firmware_name=nope&uid=u-1"),
+                            srv_req(b"GET", b"/api/site/firmware_upgrade?imei=%ZZ")],
+        "device-loop": [srv_req(b"GET", dev + b"&imei=864000000000002&version=V1")] * 8,
+        "admin-list": [srv_req(b"GET", b"/api/v1/projects", AUTH),
+                       srv_req(b"GET", b"/api/v1/projects/" + KEY1, AUTH),
+                       srv_req(b"GET", b"/api/v1/projects/" + KEY1 + b"/firmware", AUTH),
+                       srv_req(b"GET", b"/api/v1/projects/" + KEY1 + b"/devices", AUTH),
+                       srv_req(b"GET", b"/api/v1/projects/" + KEY1 + b"/stats", AUTH),
+                       srv_req(b"GET", b"/api/v1/projects/" + KEY1 + b"/firmware/2/devices", AUTH),
+                       srv_req(b"GET", b"/api/v1/projects/" + KEY1 + b"/keys", AUTH)],
+        "admin-auth": [srv_req(b"GET", b"/api/v1/projects"),
+                       srv_req(b"GET", b"/api/v1/projects", b"Authorization: Bearer nope\n"),
+                       srv_req(b"GET", b"/api/v1/projects", b"Authorization: Basic Zm9vOmJhcg==\n"),
+                       srv_req(b"GET", b"/api/v1/projects", b"authorization:  bearer\t" + TOKEN + b" \n"),
+                       srv_req(b"DELETE", b"/api/v1/projects", AUTH)],
+        "admin-create": [srv_req(b"POST", b"/api/v1/projects", AUTH + J, b'{"name":"new \\u00e9"}'),
+                         srv_req(b"POST", b"/api/v1/projects", AUTH + J, b'{"name":"a","x":1}', ctl=1),
+                         srv_req(b"POST", b"/api/v1/projects", AUTH + b"Content-Type: text/plain\n", b"{}"),
+                         srv_req(b"POST", b"/api/v1/projects", AUTH + J, b'[1,2', ctl=2)],
+        "admin-patch": [srv_req(b"PATCH", b"/api/v1/projects/" + KEY1 + b"/firmware/1", AUTH + J,
+                                b'{"enabled":false,"all_devices":true}'),
+                        srv_req(b"GET", dev + b"&imei=864000000000001&version=V1"),
+                        srv_req(b"PUT", b"/api/v1/projects/" + KEY1 + b"/firmware/1/devices", AUTH + J,
+                                b'["864000000000001","bad id"]'),
+                        srv_req(b"PUT", b"/api/v1/projects/" + KEY1 + b"/firmware/2/devices", AUTH + J,
+                                b'["864000000000001","864000000000001"]')],
+        "admin-delete": [srv_req(b"DELETE", b"/api/v1/projects/" + KEY1 + b"/firmware/1", AUTH),
+                         srv_req(b"DELETE", b"/api/v1/projects/" + KEY2, AUTH),
+                         srv_req(b"POST", b"/api/v1/projects/" + KEY1 + b"/devices/862222222222222/unban", AUTH),
+                         srv_req(b"GET", dev + b"&imei=862222222222222&version=V1")],
+        "admin-upload": [srv_req(b"POST", b"/api/v1/projects/" + KEY1 +
+                                 b"/firmware?name=AirM2M_780E_LTE_AT&version=AirM2M_780E_V1121_LTE_AT"
+                                 b"&enabled=1&all_devices=0", AUTH, img, ctl=3),
+                         srv_req(b"GET", b"/api/v1/projects/" + KEY1 + b"/firmware", AUTH)],
+        "admin-upload-bad": [srv_req(b"POST", b"/api/v1/projects/" + KEY1 +
+                                     b"/firmware?name=x&version=1", AUTH, img[:-5] + b"junk", ctl=4),
+                             srv_req(b"POST", b"/api/v1/projects/" + KEY1 + b"/firmware?name=a/b",
+                                     AUTH + b"Content-Length: 99999999\n", b"")],
+        "admin-keys": [srv_req(b"PUT", b"/api/v1/projects/" + KEY1 + b"/keys", AUTH + J,
+                               b'["-----BEGIN PUBLIC KEY-----\\nMFkw\\n-----END PUBLIC KEY-----\\n"]')],
+        "admin-keys-upload": [
+            srv_req(b"PUT", b"/api/v1/projects/" + KEY1 + b"/keys", AUTH + J,
+                    b'["' + SEED_PUB + b'"]'),
+            srv_req(b"POST", b"/api/v1/projects/" + KEY1 + b"/firmware?name=AirM2M_780E_LTE_AT"
+                    b"&version=V9", AUTH, simg, ctl=4),
+            srv_req(b"POST", b"/api/v1/projects/" + KEY1 + b"/firmware?name=AirM2M_780E_LTE_AT"
+                    b"&version=AirM2M_780E_V1121_LTE_AT", AUTH, img, ctl=3),
+            srv_req(b"GET", dev + b"&imei=864000000000001&version=V1")],
+        "admin-create-keys": [srv_req(b"POST", b"/api/v1/projects", AUTH + J,
+                                      b'{"name":"signed","keys":["' + SEED_PUB + b'"]}'),
+                              srv_req(b"GET", b"/api/v1/projects", AUTH)],
+        "smuggle": [srv_req(b"POST", b"/api/v1/projects", AUTH + J +
+                            b"Content-Length: 2\nContent-Length: 3\n", b"{}"),
+                    srv_req(b"POST", b"/api/v1/projects", AUTH + J + b"Transfer-Encoding: chunked\n"
+                            b"Content-Length: 2\n", b"{}"),
+                    srv_req(b"GET", b"/healthz", b"Content-Length: abc\n", b"")],
+        "paths": [srv_req(b"GET", b"/api/v1/projects/../projects", AUTH),
+                  srv_req(b"GET", b"/api/v1/%70rojects/", AUTH),
+                  srv_req(b"GET", b"/a%2Fb"), srv_req(b"GET", b"/a\x00b"),
+                  srv_req(b"GET", b"/healthz?x=%C3%A9&y&&z=1"),
+                  srv_req(b"GET", b"/healthz?bad=%C0%80"),
+                  srv_req(b"GET", b"no-slash"),
+                  srv_req(b"GET", b"/healthz?token=secret&access_token=x")],
+        "proxy": [srv_req(b"GET", b"/healthz", b"X-Forwarded-For: 1.2.3.4, 10.0.0.9\n"
+                          b"X-Forwarded-Proto: https\n")],
+    }
+    setups = {"proxy": 0x02, "admin-auth": 0x00, "health": 0x04}
+    for name, reqs in seeds.items():
+        put("fuzz_srv_req", name, bytes([setups.get(name, 0)]) + SRV_SEP.join(reqs))
+    put("fuzz_srv_req", "admin-off", b"\x01" + srv_req(b"GET", b"/api/v1/projects", AUTH))
+    put("fuzz_srv_req", "v6-proxy", b"\x0a" + srv_req(b"GET", b"/healthz",
+                                                      b"X-Forwarded-For: 2001:db8::1\n"))
+    # Found by fuzz_srv_req: libmicrohttpd 0.9.75 passes any method bytes and http.c wrote
+    # the method into the access log as it came (terminal escapes, control bytes).
+    put("fuzz_srv_req", "crash-method-log-injection", b"\x00" + srv_req(b"G\x1b[2JT", b"/healthz"))
+    put("fuzz_srv_req", "mhd-fails", b"\x00" + srv_req(b"GET", b"/healthz", ctl=0x20) + SRV_SEP +
+        srv_req(b"GET", dev + b"&imei=864000000000001&version=V1", ctl=0x40))
+
+
+# ---- fuzz_srv_parse: [a, b] + text (every parser of req.c and proxy.c runs on it) ------
+
+def srv_parse_seeds():
+    texts = [
+        (0, 0, b"imei=864000000000008&project_key=" + KEY1 + b"&firmware_name=AirM2M&version=V1"),
+        (9, 0, b"a=%C3%A9&b&&c=%e4%b8%ad&d=%F0%9F%98%80&e=%ED%A0%80&f=%C0%AF&g=%zz&h=+"),
+        (3, 0, b"/api/v1/projects/" + KEY1 + b"/firmware/12/devices/"),
+        (3, 0, b"/api/v1/%2e%2e/x//y/%2F/./.."),
+        (0, 1, b"bytes=100-199"), (1, 9, b" Bytes = -500 "), (2, 0, b"bytes=0-"),
+        (3, 0, b"bytes=5-3"), (4, 0, b"bytes=1-2,3-4"), (6, 0, b"bytes=18446744073709551616-"),
+        (7, 3, b"bytes=-0"),
+        (0, 0, b"\"0123456789abcdef0123456789abcdef\""), (0, 0, b"W/\"x\""),
+        (0, 0, b"Sun, 06 Nov 1994 08:49:37 GMT"),
+        (0, 0, b"Bearer  fuzz-admin-token \t"), (0, 0, b"bearer\t"), (0, 0, b"Basic abc"),
+        (0, 0, b"application/json; charset=utf-8"), (0, 0, b" APPLICATION/JSON"),
+        (255, 0, "无效的设备\"\\\x01\U0001F600".encode()), (20, 0, "已是最新版本".encode()),
+        (10, 0, b"GET /a\"b\\c\x00\x7f\xff..."),
+        (40, 0, b"/api/site/firmware_upgrade?token=s3cret&Access_Token=x&%74oken=y&auth&k=v"),
+        (5, 0, b"[::1]:8080"), (5, 0, b"0.0.0.0:0"), (0, 0, b"8080"), (5, 0, b"host:65536"),
+        (0, 0, b"127.0.0.1"), (0, 0, b"::ffff:10.1.2.3"), (0, 0, b"2001:db8::1/48"),
+        (1, 0, b"10.0.0.0/8, 192.168.1.0/24 ,::/0"), (0, 0, b"1.2.3.4, 10.0.0.1,192.168.1.7"),
+        (0, 0, b"2001:db8::5, 8.8.8.8, 10.9.9.9"), (0, 0, b", ,"), (0, 0, b"junk, 10.0.0.1"),
+        (0, 0, b"864000000000008"), (0, 0, b"9223372036854775807"), (0, 0, KEY1),
+        (0, 0, struct.pack("<q", 784111777) + b"\x01"),
+        (0, 0, struct.pack("<q", 253402300799) + b"\x00"),
+    ]
+    for i, (a, b, t) in enumerate(texts):
+        put("fuzz_srv_parse", "t%02d" % i, bytes([a, b]) + t)
+
+
 def main():
     tool = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "bin", "fota")
     at_seeds()
@@ -321,6 +501,8 @@ def main():
     json_seeds()
     nv_seeds()
     boot_seeds()
+    srv_seeds(tool)
+    srv_parse_seeds()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ extra=${FUZZ_ARGS:-}
 
 # Longest input per target: past every limit of the parser (AT line 288, URL 255, HTTP
 # header block 8192, image header 512 + trailer 4096, NV area 2048 + its op script,
-# boot: journal 1024 + R 1024 + S 1280).
+# boot: journal 1536 + R 1024 + S 1280; server requests: past the 8192 bytes of a request
+# head with a body; the server's parsers: past the 2048-byte query and 1024-byte path).
 max_len() {
 	case $1 in
 	fuzz_at) echo 2048 ;;
@@ -22,7 +23,9 @@ max_len() {
 	fuzz_image) echo 8192 ;;
 	fuzz_json) echo 2048 ;;
 	fuzz_nv) echo 4096 ;;
-	fuzz_boot) echo 3400 ;;
+	fuzz_boot) echo 3900 ;;
+	fuzz_srv_req) echo 16384 ;;
+	fuzz_srv_parse) echo 4096 ;;
 	*) echo 4096 ;;
 	esac
 }
