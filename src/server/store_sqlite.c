@@ -342,6 +342,42 @@ static int project_id(struct sqlite_store *q, const char *key, int64_t *pid)
 	return rc == SQLITE_DONE ? FOTA_ERR_NOENT : db_err(q, rc, "project");
 }
 
+/* Starts a read of query id over the rows of project key: a read transaction with the
+ * project's id bound as ?1. Returns the statement; NULL when it fails, with *err set and
+ * the transaction ended. */
+static sqlite3_stmt *project_rows(struct sqlite_store *q, const char *key, enum stmt_id id,
+				  int *err)
+{
+	sqlite3_stmt *st;
+	int64_t pid = 0;
+
+	*err = begin(q, false);
+	if (*err)
+		return NULL;
+	*err = project_id(q, key, &pid);
+	if (*err) {
+		end(q, *err);
+		return NULL;
+	}
+	st = stmt(q, id);
+	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK) {
+		*err = end(q, FOTA_ERR_IO);
+		return NULL;
+	}
+	*err = FOTA_OK;
+	return st;
+}
+
+/* Ends the rows of project_rows: err from the caller's loop, rc the last sqlite3_step;
+ * what names the list in the log. Returns the outcome, the transaction ended. */
+static int rows_done(struct sqlite_store *q, sqlite3_stmt *st, int err, int rc, const char *what)
+{
+	if (!err && rc != SQLITE_DONE)
+		err = db_err(q, rc, what);
+	sqlite3_reset(st);
+	return end(q, err);
+}
+
 static void read_project(sqlite3_stmt *st, struct fota_project *p)
 {
 	copy_col(p->key, sizeof(p->key), st, 0);
@@ -577,10 +613,7 @@ static int sq_project_list(struct fota_store *s, fota_store_project_fn fn, void 
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(q, rc, "project list");
-	sqlite3_reset(st);
-	return end(q, err);
+	return rows_done(q, st, err, rc, "project list");
 }
 
 /* Calls unused for each of the n hashes at shas that no firmware row names any more. */
@@ -788,18 +821,11 @@ static int sq_firmware_list(struct fota_store *s, const char *key, fota_store_fi
 			    void *ctx)
 {
 	struct sqlite_store *q = to_sq(s);
-	sqlite3_stmt *st;
-	int64_t pid = 0;
-	int err = begin(q, false), rc;
+	int err, rc;
+	sqlite3_stmt *st = project_rows(q, key, Q_FW_LIST, &err);
 
-	if (err)
+	if (!st)
 		return err;
-	err = project_id(q, key, &pid);
-	if (err)
-		return end(q, err);
-	st = stmt(q, Q_FW_LIST);
-	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK)
-		return end(q, FOTA_ERR_IO);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct fota_firmware f;
 
@@ -808,10 +834,7 @@ static int sq_firmware_list(struct fota_store *s, const char *key, fota_store_fi
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(q, rc, "firmware list");
-	sqlite3_reset(st);
-	return end(q, err);
+	return rows_done(q, st, err, rc, "firmware list");
 }
 
 static int sq_firmware_update(struct fota_store *s, const char *key, int64_t id, int enabled,
@@ -944,10 +967,7 @@ static int sq_targets_list(struct fota_store *s, const char *key, int64_t id, fo
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(q, rc, "targets list");
-	sqlite3_reset(st);
-	return end(q, err);
+	return rows_done(q, st, err, rc, "targets list");
 }
 
 /* ---- signing keys --------------------------------------------------------------------------- */
@@ -997,18 +1017,11 @@ static int sq_keys_list(struct fota_store *s, const char *key, fota_store_key_fn
 {
 	struct sqlite_store *q = to_sq(s);
 	struct fota_project_key k;
-	sqlite3_stmt *st;
-	int64_t pid = 0;
-	int err = begin(q, false), rc;
+	int err, rc;
+	sqlite3_stmt *st = project_rows(q, key, Q_KEYS_LIST, &err);
 
-	if (err)
+	if (!st)
 		return err;
-	err = project_id(q, key, &pid);
-	if (err)
-		return end(q, err);
-	st = stmt(q, Q_KEYS_LIST);
-	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK)
-		return end(q, FOTA_ERR_IO);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		copy_col(k.sha256, sizeof(k.sha256), st, 0);
 		copy_col(k.pem, sizeof(k.pem), st, 1);
@@ -1016,10 +1029,7 @@ static int sq_keys_list(struct fota_store *s, const char *key, fota_store_key_fn
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(q, rc, "keys list");
-	sqlite3_reset(st);
-	return end(q, err);
+	return rows_done(q, st, err, rc, "keys list");
 }
 
 /* ---- devices -------------------------------------------------------------------------------- */
@@ -1027,18 +1037,11 @@ static int sq_keys_list(struct fota_store *s, const char *key, fota_store_key_fn
 static int sq_device_list(struct fota_store *s, const char *key, fota_store_device_fn fn, void *ctx)
 {
 	struct sqlite_store *q = to_sq(s);
-	sqlite3_stmt *st;
-	int64_t pid = 0;
-	int err = begin(q, false), rc;
+	int err, rc;
+	sqlite3_stmt *st = project_rows(q, key, Q_DEV_LIST, &err);
 
-	if (err)
+	if (!st)
 		return err;
-	err = project_id(q, key, &pid);
-	if (err)
-		return end(q, err);
-	st = stmt(q, Q_DEV_LIST);
-	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK)
-		return end(q, FOTA_ERR_IO);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct fota_device d;
 
@@ -1047,10 +1050,7 @@ static int sq_device_list(struct fota_store *s, const char *key, fota_store_devi
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(q, rc, "device list");
-	sqlite3_reset(st);
-	return end(q, err);
+	return rows_done(q, st, err, rc, "device list");
 }
 
 /* What the decision needs of a device row. */
@@ -1144,18 +1144,11 @@ static int sq_device_unban(struct fota_store *s, const char *key, const char *de
 static int sq_stats_list(struct fota_store *s, const char *key, fota_store_stat_fn fn, void *ctx)
 {
 	struct sqlite_store *q = to_sq(s);
-	sqlite3_stmt *st;
-	int64_t pid = 0;
-	int err = begin(q, false), rc;
+	int err, rc;
+	sqlite3_stmt *st = project_rows(q, key, Q_STATS_LIST, &err);
 
-	if (err)
+	if (!st)
 		return err;
-	err = project_id(q, key, &pid);
-	if (err)
-		return end(q, err);
-	st = stmt(q, Q_STATS_LIST);
-	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK)
-		return end(q, FOTA_ERR_IO);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct fota_stat t;
 
@@ -1169,10 +1162,7 @@ static int sq_stats_list(struct fota_store *s, const char *key, fota_store_stat_
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = db_err(q, rc, "stats list");
-	sqlite3_reset(st);
-	return end(q, err);
+	return rows_done(q, st, err, rc, "stats list");
 }
 
 /* ---- the device API ------------------------------------------------------------------------- */
