@@ -342,6 +342,16 @@ static int project_id(struct sqlite_store *q, const char *key, int64_t *pid)
 	return rc == SQLITE_DONE ? FOTA_ERR_NOENT : db_err(q, rc, "project");
 }
 
+/* Runs the write statement id with v bound as ?1. */
+static int by_id(struct sqlite_store *q, enum stmt_id id, int64_t v)
+{
+	sqlite3_stmt *st = stmt(q, id);
+
+	if (!st || sqlite3_bind_int64(st, 1, v) != SQLITE_OK)
+		return FOTA_ERR_IO;
+	return run(q, st, sql[id]);
+}
+
 /* Starts a read of query id over the rows of project key: a read transaction with the
  * project's id bound as ?1. Returns the statement; NULL when it fails, with *err set and
  * the transaction ended. */
@@ -670,11 +680,7 @@ static int sq_project_delete(struct fota_store *s, const char *key, fota_store_s
 	sqlite3_reset(st);
 	if (err)
 		goto out;
-	st = stmt(q, Q_PROJECT_DELETE);
-	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK)
-		err = FOTA_ERR_IO;
-	else
-		err = run(q, st, "project delete"); /* the rest goes by ON DELETE CASCADE */
+	err = by_id(q, Q_PROJECT_DELETE, pid); /* the rest goes by ON DELETE CASCADE */
 out:
 	err = end(q, err);
 	if (!err)
@@ -921,12 +927,7 @@ static int sq_targets_set(struct fota_store *s, const char *key, int64_t id,
 		err = fw_read(q, pid, id, NULL);
 	if (err)
 		goto out;
-	st = stmt(q, Q_TARGETS_CLEAR);
-	if (!st || sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-		err = FOTA_ERR_IO;
-		goto out;
-	}
-	err = run(q, st, "targets clear");
+	err = by_id(q, Q_TARGETS_CLEAR, id);
 	for (size_t i = 0; !err && i < n; i++) {
 		st = stmt(q, Q_TARGET_ADD);
 		if (!st) {
@@ -990,12 +991,7 @@ static int sq_keys_set(struct fota_store *s, const char *key, const struct fota_
 	err = project_id(q, key, &pid);
 	if (err)
 		goto out;
-	st = stmt(q, Q_KEYS_CLEAR);
-	if (!st || sqlite3_bind_int64(st, 1, pid) != SQLITE_OK) {
-		err = FOTA_ERR_IO;
-		goto out;
-	}
-	err = run(q, st, "keys clear");
+	err = by_id(q, Q_KEYS_CLEAR, pid);
 	for (size_t i = 0; !err && i < n; i++) {
 		st = stmt(q, Q_KEY_ADD);
 		if (!st) {
@@ -1106,15 +1102,6 @@ static int dev_get(struct sqlite_store *q, int64_t id, struct fota_device *out)
 		read_device(st, out);
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? FOTA_OK : rc == SQLITE_DONE ? FOTA_ERR_NOENT : db_err(q, rc, "device");
-}
-
-static int by_id(struct sqlite_store *q, enum stmt_id id, int64_t v)
-{
-	sqlite3_stmt *st = stmt(q, id);
-
-	if (!st || sqlite3_bind_int64(st, 1, v) != SQLITE_OK)
-		return FOTA_ERR_IO;
-	return run(q, st, sql[id]);
 }
 
 static int sq_device_unban(struct fota_store *s, const char *key, const char *device,
