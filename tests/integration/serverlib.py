@@ -24,11 +24,12 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.parse
+
+from nginx import free_port
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("FOTA_BUILD", "build"))
@@ -38,14 +39,6 @@ DEVICE_PATH = "/api/site/firmware_upgrade"
 
 def available():
     return os.access(SERVER, os.X_OK)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Response:

@@ -36,6 +36,7 @@ import serial
 from fotalib import Fotad, prog
 import keyserver
 import nginx
+from nginx import free_port
 
 NAME = "AirM2M_780E_LTE_AT"
 V1 = "AirM2M_780E_V1121_LTE_AT"  # fotad's built-in factory image
@@ -59,14 +60,6 @@ def pack(path, version, payload, *extra, name=NAME):
                     *extra, path + ".bin"], check=True, capture_output=True)
     os.unlink(path + ".bin")
     return path
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port, proc, timeout=10):
@@ -256,6 +249,28 @@ class Base(unittest.TestCase):
     def power_cut(self, m):
         m.stop(signal.SIGKILL)
         self.assertEqual(m.proc.returncode, -signal.SIGKILL)
+
+    def radio_off_then_resume(self, m, ng, size):
+        """fw.fota of the nginx ng downloaded by m, AT+CFUN=0 at 20% (-1001), the radio
+        back and AT+UPGRADE again: the download resumes with Range (206) and installs
+        V2, nginx sending each byte once. Returns the resume offset and nginx's log."""
+        m.at('AT+UPGRADE="URL","%s"' % ng.url("fw.fota"))
+        m.at("AT+UPGRADE")
+        m.expect(r"\+UPGRADEIND: 20\r\n", timeout=20)
+        self.assertIn("OK", m.at("AT+CFUN=0"))
+        m.expect(r"\+UPGRADEIND: -1001\r\n", timeout=5)
+        self.assertRegex(m.status(), r"^2,-1001,")
+        self.assertIn("OK", m.at("AT+CFUN=1"))
+        mark = len(m.out)
+        self.assertIn("OK", m.at("AT+UPGRADE"))
+        self.assert_upgrade_sequence(m, V2, 0, start=mark, resumed=True)
+        self.assertEqual(m.status(), "2,0,206,0")
+        log = ng.wait_log(2)
+        self.assertEqual([e["status"] for e in log], [200, 206], log)
+        offset = int(re.fullmatch(r"bytes=(\d+)-", log[1]["range"]).group(1))
+        self.assertGreaterEqual(offset, size * 20 // 100)
+        self.assertEqual(log[1]["bytes"], size - offset)
+        return offset, log
 
     def assert_upgrade_sequence(self, m, new_version, upload_state, start=None,
                                 resumed=False):
@@ -548,23 +563,7 @@ class NginxTest(Base):
         _, size = self.fw(V2, 400000)
         ng = self.serve(limit_rate="100k")
         m = self.module()
-        m.at('AT+UPGRADE="URL","%s"' % ng.url("fw.fota"))
-        m.at("AT+UPGRADE")
-        m.expect(r"\+UPGRADEIND: 20\r\n")
-        self.assertIn("OK", m.at("AT+CFUN=0"))
-        st = m.wait_status(r"2,.*", timeout=5)
-        self.assertRegex(st, r"^2,-1001,")
-        m.expect(r"\+UPGRADEIND: -1001\r\n", timeout=2)
-        self.assertIn("OK", m.at("AT+CFUN=1"))
-        mark = len(m.out)
-        self.assertIn("OK", m.at("AT+UPGRADE"))
-        self.assert_upgrade_sequence(m, V2, 0, start=mark, resumed=True)
-        self.assertEqual(m.status(), "2,0,206,0")
-        log = ng.wait_log(2)
-        self.assertEqual([e["status"] for e in log], [200, 206], log)
-        offset = int(re.fullmatch(r"bytes=(\d+)-", log[1]["range"]).group(1))
-        self.assertGreaterEqual(offset, size * 20 // 100)
-        self.assertEqual(log[1]["bytes"], size - offset)
+        offset, log = self.radio_off_then_resume(m, ng, size)
         print("\n    AT+CFUN=0 at byte %d: nginx sent %d bytes for a %d-byte image" % (
             offset, log[0]["bytes"] + log[1]["bytes"], size), file=sys.stderr)
 

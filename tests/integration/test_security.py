@@ -11,6 +11,7 @@ tested with --stage, which puts an image in the staging slot without the downloa
 
 Keys are made by `fota keygen`, images by `fota pack --key`; every server listens on
 127.0.0.1 at a port chosen at run time."""
+import hashlib
 import os
 import shutil
 import struct
@@ -20,13 +21,8 @@ import unittest
 import zlib
 
 from fotalib import prog
-from test_download import HttpServer, Module, pack, percents
+from test_download import IMEI, V1, V2, V3, HttpServer, Module, pack, percents
 
-NAME = "AirM2M_780E_LTE_AT"
-V1 = "AirM2M_780E_V1121_LTE_AT"
-V2 = "AirM2M_780E_V1147_LTE_AT"
-V3 = "AirM2M_780E_V1150_LTE_AT"
-IMEI = "864000000000008"
 HDR = 128
 OFF_VERSION = 60
 RUNNING_COUNTER = 5
@@ -63,7 +59,6 @@ def fix_header_crc(img):
 
 def fix_hash(img):
     payload = struct.unpack_from("<I", img, 12)[0]
-    import hashlib
     at = tlvs(img)[1][0]
     img[at:at + 32] = hashlib.sha256(bytes(img[:HDR + payload])).digest()
 
@@ -205,6 +200,39 @@ class SignedImageTest(unittest.TestCase):
                 self.assertNotIn("+UPGRADEDL", m.text())  # nothing was copied
                 self.assertIn("failed verification; not installed", m.logtext())
                 m.stop()
+
+
+
+class PubkeyOptionTest(unittest.TestCase):
+    """--pubkey that holds no usable key stops fotad at start: a module must never run
+    believing it checks signatures when it does not."""
+
+    def fotad(self, pub):
+        d = tempfile.mkdtemp(prefix="fota-sec-")
+        try:
+            return subprocess.run([prog("fotad"), "--state", os.path.join(d, "m"),
+                                   "--pubkey", pub, "--at", "stdio"], stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=10)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_missing_garbage_or_wrong_curve_key_stops_fotad(self):
+        r = self.fotad("/nonexistent/k.pub.pem")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"--pubkey /nonexistent/k.pub.pem: No such file or directory", r.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            junk, p384 = os.path.join(d, "junk.pem"), os.path.join(d, "p384.pem")
+            write(junk, b"not a key\n")
+            r = self.fotad(junk)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(b"no public key in it", r.stderr)
+            key = subprocess.run(["openssl", "ecparam", "-name", "secp384r1", "-genkey",
+                                  "-noout"], check=True, capture_output=True).stdout
+            write(p384, subprocess.run(["openssl", "ec", "-pubout"], input=key, check=True,
+                                       capture_output=True).stdout)
+            r = self.fotad(p384)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(b"not an ECDSA P-256 key", r.stderr)
 
 
 if __name__ == "__main__":

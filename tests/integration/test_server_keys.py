@@ -23,7 +23,7 @@ import tempfile
 import unittest
 
 import serverlib
-from serverlib import FotaServer, pack, query, start_class_server, stop_class_server
+from serverlib import start_class_server, stop_class_server
 
 NAME = "AirM2M_780E_LTE_AT"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"

@@ -15,7 +15,6 @@ server as a module must:
 
 Every server listens on 127.0.0.1 at a port chosen free at run time; every wait is bounded."""
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -172,21 +171,7 @@ class TlsTest(td.Base):
     def test_download_ended_midway_resumes_over_tls_with_range(self):
         ng = self.serve(limit_rate="100k")
         m = self.module("--ca", self.ca)
-        m.at('AT+UPGRADE="URL","%s"' % ng.url("fw.fota"))
-        m.at("AT+UPGRADE")
-        m.expect(r"\+UPGRADEIND: 20\r\n", timeout=20)
-        self.assertIn("OK", m.at("AT+CFUN=0"))
-        self.assertRegex(m.wait_status(r"2,.*", timeout=5), r"^2,-1001,")
-        self.assertIn("OK", m.at("AT+CFUN=1"))
-        mark = len(m.out)
-        self.assertIn("OK", m.at("AT+UPGRADE"))
-        self.assert_upgrade_sequence(m, V2, 0, start=mark, resumed=True)
-        self.assertEqual(m.status(), "2,0,206,0")
-        log = ng.wait_log(2)
-        self.assertEqual([e["status"] for e in log], [200, 206], log)
-        offset = int(re.fullmatch(r"bytes=(\d+)-", log[1]["range"]).group(1))
-        self.assertGreaterEqual(offset, self.size * 20 // 100)
-        self.assertEqual(log[1]["bytes"], self.size - offset)
+        self.radio_off_then_resume(m, ng, self.size)
 
 
 class CaOptionTest(unittest.TestCase):
