@@ -575,6 +575,257 @@ static void firmware_commands_extend_the_table(void **state)
 	assert_string_equal(cmd("ATI"), "\r\nERROR\r\n");
 }
 
+/* Each error an attempt can end with has its <error code>; success is 0, anything not
+ * in the contract's table -1006. */
+static void upgrade_errors_map_to_the_contract_codes(void **state)
+{
+	static const int want[][2] = {
+		{ FOTA_OK, 0 },
+		{ FOTA_ERR_NETDOWN, -1001 }, { FOTA_ERR_DNS, -1001 }, { FOTA_ERR_TIMEDOUT, -1001 },
+		{ FOTA_ERR_CONNREFUSED, -1002 }, { FOTA_ERR_CONNRESET, -1002 },
+		{ FOTA_ERR_TLS, -1002 },
+		{ FOTA_ERR_VERIFY, -1003 }, { FOTA_ERR_ROLLBACK, -1003 }, { FOTA_ERR_CORRUPT, -1003 },
+		{ FOTA_ERR_BADMSG, -1003 }, { FOTA_ERR_NOTSUP, -1003 },
+		{ FOTA_ERR_FBIG, -1005 }, { FOTA_ERR_NOSPC, -1005 }, { FOTA_ERR_IO, -1005 },
+		{ FOTA_ERR_FLASH_RULE, -1005 }, { FOTA_ERR_POWER, -1005 },
+		{ FOTA_ERR_INVAL, -1006 }, { FOTA_ERR_NOMEM, -1006 }, { FOTA_ERR_CANCELED, -1006 },
+		{ -1, -1006 }, { -255, -1006 }, { -256 - FOTA_ERR_VERIFY, -1006 }, { INT16_MIN, -1006 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(want); i++)
+		if (fota_upgrade_code(want[i][0]) != want[i][1])
+			fail_msg("error %d gave %d, not %d", want[i][0], fota_upgrade_code(want[i][0]),
+				 want[i][1]);
+}
+
+/* The boot code's verdict: the new version is told at once, and the result is what
+ * AT+UPGRADE? answers, before and after a reboot (it is kept in NV). */
+static void upgrade_result_is_told_and_survives_a_reboot(void **state)
+{
+	(void)state;
+	echo_off();
+	mod.status.http = 200;
+	outlen = 0;
+	assert_int_equal(fota_module_upgrade_done(&mod, FOTA_OK, true), FOTA_OK);
+	assert_string_equal(outbuf, "\r\n+UPGRADEVER: \"AirM2M_780E_V1121_LTE_AT\"\r\n");
+	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 2,0,200,0\r\n\r\nOK\r\n");
+	boot(false);
+	echo_off();
+	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 2,0,200,0\r\n\r\nOK\r\n");
+	/* A refused image, same firmware: no +UPGRADEVER, the code of the refusal. */
+	outlen = 0;
+	outbuf[0] = '\0';
+	assert_int_equal(fota_module_upgrade_done(&mod, FOTA_ERR_VERIFY, false), FOTA_OK);
+	assert_string_equal(outbuf, "");
+	boot(false);
+	echo_off();
+	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 2,-1003,200,0\r\n\r\nOK\r\n");
+	/* The transient state is not kept: after a reboot the last result shows again. */
+	assert_int_equal(fota_module_set_status(&mod, &(struct fota_status){ .state = 1, .percent = 5 }),
+			 FOTA_OK);
+	boot(false);
+	echo_off();
+	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 2,-1003,200,0\r\n\r\nOK\r\n");
+}
+
+/* A result that cannot be saved is still answered until the reboot, and the error said. */
+static void upgrade_result_that_cannot_be_saved_returns_the_nv_error(void **state)
+{
+	(void)state;
+	echo_off();
+	fota_simflash_cut_power(&sf, 1, FOTA_CUT_CLEAN);
+	assert_int_equal(fota_module_upgrade_done(&mod, FOTA_ERR_DNS, false), FOTA_ERR_POWER);
+	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 2,-1001,0,0\r\n\r\nOK\r\n");
+	fota_simflash_power_on(&sf);
+	boot(false);
+	echo_off();
+	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 0\r\n\r\nOK\r\n");
+}
+
+/* A status record of another length or state (a foreign or older firmware's) reads as
+ * "no FOTA has run"; the module starts. */
+static void status_record_of_another_shape_reads_as_no_result(void **state)
+{
+	static const uint8_t bad[][8] = {
+		{ 2, 0x15, 0xFC, 200, 0, 0, 0, 0 }, /* 8 bytes */
+		{ 1, 0x15, 0xFC, 200, 0, 0, 0 },    /* state 1 */
+		{ 0 },
+	};
+	static const size_t len[] = { 8, 7, 1 };
+
+	(void)state;
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(bad); i++) {
+		assert_int_equal(fota_nv_write(&mod.nv, FOTA_NV_STATUS, bad[i], len[i]), FOTA_OK);
+		boot(false);
+		echo_off();
+		assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 0\r\n\r\nOK\r\n");
+	}
+}
+
+/* Writes a settings record as settings.c lays it out: format, auto, period (le32), key
+ * length, key, URL length (le16), URL; returns its length. */
+static size_t settings_rec(uint8_t *b, uint8_t format, uint8_t autoup, uint32_t period,
+			   const char *key, const char *url)
+{
+	size_t kl = strlen(key), ul = strlen(url), n = 0;
+
+	b[n++] = format;
+	b[n++] = autoup;
+	b[n++] = (uint8_t)period;
+	b[n++] = (uint8_t)(period >> 8);
+	b[n++] = (uint8_t)(period >> 16);
+	b[n++] = (uint8_t)(period >> 24);
+	b[n++] = (uint8_t)kl;
+	memcpy(b + n, key, kl);
+	n += kl;
+	b[n++] = (uint8_t)ul;
+	b[n++] = (uint8_t)(ul >> 8);
+	memcpy(b + n, url, ul);
+	return n + ul;
+}
+
+/* A settings record that passed its CRC but breaks the contract (an older firmware's
+ * bug, a bit flip before the CRC was taken) is refused whole: the defaults stand, the
+ * module starts, and the next save writes a good one. */
+static void damaged_settings_record_gives_the_defaults(void **state)
+{
+	uint8_t b[FOTA_NV_RECORD_MAX];
+	size_t n;
+	int k;
+
+	(void)state;
+	for (k = 0; k < 11; k++) {
+		n = settings_rec(b, 1, 0, 3600, "key", "http://h/f");
+		switch (k) {
+		case 0: b[0] = 2; break;                         /* unknown format */
+		case 1: n = 8; break;                            /* shorter than any record */
+		case 2: b[6] = 200; break;                       /* key length past the end */
+		case 3: n--; break;                              /* URL length past the end */
+		case 4: b[n++] = 'x'; break;                     /* bytes after the URL */
+		case 5: n = settings_rec(b, 1, 2, 3600, "key", ""); break;       /* AUTO 2 */
+		case 6: n = settings_rec(b, 1, 0, 59, "key", ""); break;         /* PERIOD 59 */
+		case 7: n = settings_rec(b, 1, 0, 3600, "k\"y", ""); break;      /* a quote */
+		case 8: n = settings_rec(b, 1, 0, 3600, "key", "ftp://h/"); break;
+		case 9: /* a key over 64 bytes */
+			n = settings_rec(b, 1, 0, 3600,
+					 "0123456789012345678901234567890123456789012345678901234567890123X",
+					 "");
+			break;
+		default: /* a record longer than any settings record */
+			memset(b, 'x', sizeof(b));
+			n = sizeof(b);
+			break;
+		}
+		assert_int_equal(fota_nv_write(&mod.nv, FOTA_NV_SETTINGS, b, n), FOTA_OK);
+		assert_int_equal(fota_settings_load(&mod.settings, &mod.nv), FOTA_ERR_CORRUPT);
+		boot(false);
+		assert_string_equal(mod.settings.now.key, "");
+		assert_int_equal(mod.settings.now.autoup, 1);
+		assert_int_equal(mod.settings.now.period, 86400);
+		assert_string_equal(mod.settings.now.url, "");
+		assert_memory_equal(&mod.settings.saved, &mod.settings.now, sizeof(mod.settings.now));
+	}
+	/* The same layout with good values loads. */
+	n = settings_rec(b, 1, 0, 3600, "key", "http://h/f");
+	assert_int_equal(fota_nv_write(&mod.nv, FOTA_NV_SETTINGS, b, n), FOTA_OK);
+	boot(false);
+	assert_string_equal(mod.settings.now.key, "key");
+	assert_string_equal(mod.settings.now.url, "http://h/f");
+	assert_int_equal(mod.settings.now.period, 3600);
+	assert_int_equal(mod.settings.now.autoup, 0);
+}
+
+static void settings_check_refuses_an_unknown_tag_or_a_value_of_the_wrong_type(void **state)
+{
+	struct fota_setting_value num = { .num = 1 }, str = { .str = "x", .len = 1 };
+
+	(void)state;
+	assert_int_equal(fota_settings_check(FOTA_TAG_COUNT, &num), FOTA_ERR_INVAL);
+	assert_int_equal(fota_settings_check(FOTA_TAG_COUNT, &str), FOTA_ERR_INVAL);
+	assert_int_equal(fota_settings_check(FOTA_TAG_KEY, &num), FOTA_ERR_INVAL);
+	assert_int_equal(fota_settings_check(FOTA_TAG_URL, &num), FOTA_ERR_INVAL);
+	assert_int_equal(fota_settings_check(FOTA_TAG_AUTO, &str), FOTA_ERR_INVAL);
+	assert_int_equal(fota_settings_check(FOTA_TAG_PERIOD, &str), FOTA_ERR_INVAL);
+	assert_int_equal(fota_settings_check(FOTA_TAG_KEY, &str), FOTA_OK);
+	assert_int_equal(fota_settings_check(FOTA_TAG_AUTO, &num), FOTA_OK);
+}
+
+/* The module does not start on a config without its info or writer, on an NV area the
+ * flash cannot hold, or when the NV cannot be read; the error says which. */
+static void module_init_refuses_a_bad_config_or_an_unreadable_nv(void **state)
+{
+	struct fota_module_config cfg = {
+		.flash = &sf.flash, .nv_base = NV_BASE, .nv_size = NV_SIZE, .info = &info,
+		.write = capture,
+	};
+
+	(void)state;
+	cfg.info = NULL;
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_ERR_INVAL);
+	cfg.info = &info;
+	cfg.write = NULL;
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_ERR_INVAL);
+	cfg.write = capture;
+	cfg.nv_size = SECTOR; /* not two halves of whole sectors */
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_ERR_INVAL);
+	cfg.nv_size = NV_SIZE;
+	cfg.nv_base = sizeof(flash_mem); /* past the end */
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_ERR_INVAL);
+	cfg.nv_base = NV_BASE;
+	sf.dead = true; /* power off: reads fail too */
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_ERR_POWER);
+	fota_simflash_power_on(&sf);
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_OK);
+}
+
+/* The AT engine's own corner cases: a quote inside an unquoted value, E with a value
+ * other than 0 or 1, +CMEE alone (back to 0), a basic command followed by another. */
+static void engine_corners_answer_as_v250_says(void **state)
+{
+	(void)state;
+	echo_off();
+	assert_string_equal(cmd("AT+UPGRADE=\"PERIOD\",6\"0"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("ATE2"), "\r\nERROR\r\n");
+	assert_false(mod.at.flags & FOTA_AT_F_ECHO);
+	assert_string_equal(cmd("AT+CMEE=2"), "\r\nOK\r\n");
+	assert_string_equal(cmd("AT+CMEE"), "\r\nOK\r\n");
+	assert_int_equal(mod.at.cmee, 0);
+	assert_string_equal(cmd("ATE0;+CGSN"), "\r\n864000000000008\r\n\r\nOK\r\n");
+	/* Echo goes on for the next line: this one came while it was off. */
+	assert_string_equal(cmd("ATE1;+CMEE=1"), "\r\nOK\r\n");
+	assert_int_equal(mod.at.cmee, 1);
+	assert_string_equal(cmd("AT"), "AT\r\r\nOK\r\n");
+}
+
+/* The forms of the basic commands that fotad's emulated module does not take answer
+ * ERROR; the test forms list their values. */
+static void basic_commands_refuse_the_forms_they_do_not_have(void **state)
+{
+	(void)state;
+	echo_off();
+	assert_string_equal(cmd("ATI0"),
+			    "\r\nAirM2M\r\nAir780E\r\nRevision: AirM2M_780E_V1121_LTE_AT\r\n\r\nOK\r\n");
+	assert_string_equal(cmd("ATI1"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CFUN"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CSQ=?"), "\r\n+CSQ: (0-31,99),(99)\r\n\r\nOK\r\n");
+	assert_string_equal(cmd("AT+CSQ?"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CSQ=1"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CREG=?"), "\r\n+CREG: (0)\r\n\r\nOK\r\n");
+	assert_string_equal(cmd("AT+CREG=0"), "\r\nOK\r\n");
+	assert_string_equal(cmd("AT+CREG=1"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CREG"), "\r\nERROR\r\n");
+	assert_true(mod.radio_on);
+}
+
+static void ready_says_rdy(void **state)
+{
+	(void)state;
+	outlen = 0;
+	fota_module_ready(&mod);
+	assert_string_equal(outbuf, "\r\nRDY\r\n");
+}
+
 static void settings_ram_stays_within_budget(void **state)
 {
 	(void)state;
@@ -613,6 +864,16 @@ int main(void)
 		T(failed_nv_save_answers_error_and_changes_nothing),
 		T(urc_with_a_number_and_one_number_arguments),
 		T(firmware_commands_extend_the_table),
+		T(upgrade_errors_map_to_the_contract_codes),
+		T(upgrade_result_is_told_and_survives_a_reboot),
+		T(upgrade_result_that_cannot_be_saved_returns_the_nv_error),
+		T(status_record_of_another_shape_reads_as_no_result),
+		T(damaged_settings_record_gives_the_defaults),
+		T(settings_check_refuses_an_unknown_tag_or_a_value_of_the_wrong_type),
+		T(module_init_refuses_a_bad_config_or_an_unreadable_nv),
+		T(engine_corners_answer_as_v250_says),
+		T(basic_commands_refuse_the_forms_they_do_not_have),
+		T(ready_says_rdy),
 		T(settings_ram_stays_within_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
