@@ -618,6 +618,94 @@ static void io_error_at_every_call_of_a_save_propagates_and_loses_nothing(void *
 	printf("I/O errors: %u failing calls covered\n", runs);
 }
 
+/* An I/O error at any read of a mount (half headers, the record scan, the erased check
+ * after the log) fails the mount with that error and writes nothing; a mount that can
+ * read again finds every record. With garbage after the log, the same holds. */
+static void io_error_at_every_read_of_a_mount_fails_it_and_a_remount_finds_all(void **state)
+{
+	struct fota_flash flaky;
+	uint32_t total, runs = 0;
+
+	(void)state;
+	for (int garbage = 0; garbage < 2; garbage++) {
+		(void)prepare(1, false);
+		memcpy(mem, before, AREA); /* prepare leaves the save it counted in mem */
+		remount();
+		if (garbage)
+			mem[nv.active * (AREA / 2) + nv.wr + 3] = 0x12;
+		memcpy(before, mem, AREA);
+		real = &sf.flash;
+		flaky = sf.flash;
+		flaky.read = flaky_read;
+		flaky.prog = flaky_prog;
+		flaky.erase = flaky_erase;
+		io_done = false;
+		io_count = 0;
+		io_fail_at = UINT32_MAX;
+		assert_int_equal(fota_nv_mount(&nv, &flaky, 0, AREA), FOTA_OK);
+		total = io_count;
+		assert_true(total >= 3);
+		for (uint32_t k = 1; k <= total; k++) {
+			io_count = 0;
+			io_fail_at = k;
+			assert_int_equal(fota_nv_mount(&nv, &flaky, 0, AREA), FOTA_ERR_IO);
+			assert_memory_equal(mem, before, AREA);
+			io_fail_at = 0;
+			remount();
+			check_all();
+			runs++;
+		}
+		close_flash();
+	}
+	printf("I/O errors: %u failing reads of a mount covered\n", runs);
+}
+
+/* When the live records of every type fill a half, a new record has no room even after
+ * compaction: NOSPC, and every record written before reads as it was. */
+static void store_full_of_live_records_refuses_with_nospc_and_keeps_them(void **state)
+{
+	static uint8_t rec[FOTA_NV_RECORD_MAX], got[FOTA_NV_RECORD_MAX];
+	uint8_t t;
+	size_t len;
+	int err = FOTA_OK;
+
+	(void)state;
+	nv_size = 2 * SECT;
+	open_flash(1);
+	for (t = 1; t < 0xFF; t++) {
+		memset(rec, t, sizeof(rec));
+		err = fota_nv_write(&nv, t, rec, sizeof(rec));
+		if (err)
+			break;
+	}
+	assert_int_equal(err, FOTA_ERR_NOSPC);
+	assert_true(t > 2);
+	remount();
+	for (uint8_t k = 1; k < t; k++) {
+		assert_int_equal(fota_nv_read(&nv, k, got, sizeof(got), &len), FOTA_OK);
+		assert_int_equal(len, sizeof(rec));
+		memset(rec, k, sizeof(rec));
+		assert_memory_equal(got, rec, len);
+	}
+	assert_int_equal(fota_nv_read(&nv, t, got, sizeof(got), &len), FOTA_ERR_NOENT);
+	/* A smaller record of a type already there still fits in place of the old one. */
+	assert_int_equal(fota_nv_write(&nv, 1, rec, 8), FOTA_OK);
+	close_flash();
+	nv_size = AREA;
+}
+
+/* An area whose half cannot hold one record of the largest size is refused at mount. */
+static void area_too_small_for_the_largest_record_is_rejected(void **state)
+{
+	(void)state;
+	assert_int_equal(fota_simflash_init_mem(&sf, mem, AREA, 256, 1), FOTA_OK);
+	fota_simflash_format(&sf);
+	assert_int_equal(fota_nv_mount(&nv, &sf.flash, 0, 512), FOTA_ERR_INVAL);
+	assert_int_equal(fota_nv_mount(&nv, &sf.flash, 0, 2 * 256 * ((FOTA_NV_RECORD_MAX + 64) / 256 + 1)),
+			 FOTA_OK);
+	close_flash();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +719,9 @@ int main(void)
 		cmocka_unit_test(blank_area_reads_noent_and_mount_only_reads),
 		cmocka_unit_test(short_buffer_gets_nomem_and_the_length),
 		cmocka_unit_test(bad_geometry_is_rejected),
+		cmocka_unit_test(area_too_small_for_the_largest_record_is_rejected),
+		cmocka_unit_test(store_full_of_live_records_refuses_with_nospc_and_keeps_them),
+		cmocka_unit_test(io_error_at_every_read_of_a_mount_fails_it_and_a_remount_finds_all),
 		cmocka_unit_test(record_with_a_flipped_byte_is_never_returned),
 		cmocka_unit_test(garbage_after_the_log_stops_appends),
 		cmocka_unit_test(generation_wrap_keeps_the_newest_half),
