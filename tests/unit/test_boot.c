@@ -113,6 +113,8 @@ struct rig {
 	bool trace;
 	struct op *log;
 	uint32_t nlog;
+	uint32_t reads, fail_read; /* reads counted; the one to fail with FOTA_ERR_IO (0: none) */
+	uint32_t confirm_from;     /* reads before the last power-up's confirm */
 };
 
 static struct rig rig;
@@ -121,6 +123,8 @@ static int port_read(void *ctx, uint32_t addr, void *buf, size_t len)
 {
 	struct rig *r = ctx;
 
+	if (++r->reads == r->fail_read)
+		return FOTA_ERR_IO;
 	return r->sf.flash.read(r->sf.flash.ctx, addr, buf, len);
 }
 
@@ -236,8 +240,10 @@ static int power_up(struct rig *r, bool good)
 			return err;
 		if (st.reboot)
 			continue;
-		if (st.did == FOTA_BOOT_DID_TRIAL && good)
+		if (st.did == FOTA_BOOT_DID_TRIAL && good) {
+			r->confirm_from = r->reads;
 			return fota_boot_confirm(&r->cfg);
+		}
 		return FOTA_OK;
 	}
 	return FOTA_ERR_AGAIN; /* never settles: a bug */
@@ -348,6 +354,17 @@ static void default_layout_of_a_4mib_flash(void **state)
 
 	f.size = 80 * KIB; /* boot area + NV leave no room */
 	assert_int_equal(fota_layout_default(&l, &f), FOTA_ERR_NOSPC);
+	/* 256-byte sectors: 5 left for R, S and the journal, but the journal of even a
+	 * 2-sector slot needs more than one sector a half. */
+	f.sector_size = 256;
+	f.size = (FOTA_BOOT_AREA_SIZE / 256 + FOTA_BOOT_NV_SECTORS + 5) * 256;
+	assert_int_equal(fota_layout_default(&l, &f), FOTA_ERR_NOSPC);
+	/* No layout of a flash that is not one, nor of none. */
+	f.sector_size = 0;
+	assert_int_equal(fota_layout_default(&l, &f), FOTA_ERR_INVAL);
+	assert_false(fota_layout_valid(&l, &f));
+	assert_false(fota_layout_valid(NULL, &f));
+	assert_int_equal(fota_layout_default(NULL, &f), FOTA_ERR_INVAL);
 }
 
 /* A whole update with a good new firmware: install (reboot), trial, confirm. */
@@ -1074,6 +1091,81 @@ static void four_mib_flash_installs_and_reverts(void **state)
 	rig_close(r);
 }
 
+/* From the flash as it is now, a power-up (good or bad new firmware) whose read number k
+ * fails, for every k: the boot stops with FOTA_ERR_IO (never refuses or reverts for it),
+ * and the next power-up settles as without the error. Only a failed read of the confirm
+ * itself leaves a good firmware unconfirmed, so reverted. Returns the reads covered. */
+static uint32_t sweep_read_errors(struct rig *r, bool good, enum fota_boot_state want)
+{
+	uint32_t total, confirm_from;
+
+	memcpy(r->snap, r->mem, r->size);
+	r->reads = 0;
+	assert_int_equal(power_up(r, good), FOTA_OK);
+	total = r->reads;
+	confirm_from = r->confirm_from;
+	assert_int_equal(check_settled(r), want);
+	for (uint32_t k = 1; k <= total; k++) {
+		memcpy(r->mem, r->snap, r->size);
+		r->reads = 0;
+		r->fail_read = k;
+		assert_int_equal(power_up(r, good), FOTA_ERR_IO);
+		r->fail_read = 0;
+		assert_int_equal(power_up(r, good), FOTA_OK);
+		if (good && k > confirm_from)
+			assert_int_equal(check_settled(r), FOTA_BOOT_REVERTED);
+		else
+			assert_int_equal(check_settled(r), want);
+	}
+	memcpy(r->mem, r->snap, r->size);
+	return total;
+}
+
+/* A read error of the journal calls the agent makes changes nothing and is told. */
+static void read_error_in_a_journal_call_is_told_and_changes_nothing(struct rig *r)
+{
+	struct fota_boot_status st;
+	uint32_t total;
+
+	for (int call = 0; call < 3; call++) {
+		memcpy(r->snap, r->mem, r->size);
+		r->reads = 0;
+		for (uint32_t k = 1;; k++) {
+			int err;
+
+			r->fail_read = k;
+			r->reads = 0;
+			err = call == 0 ? fota_boot_status(&r->cfg, &st) :
+			      call == 1 ? fota_boot_unstage(&r->cfg) :
+					  fota_boot_mark_staged(&r->cfg, r->new_size);
+			total = r->reads;
+			r->fail_read = 0;
+			if (total < k) { /* every read of the call was tried: it worked */
+				assert_int_equal(err, FOTA_OK);
+				break;
+			}
+			assert_int_equal(err, FOTA_ERR_IO);
+			assert_memory_equal(r->mem, r->snap, r->size);
+		}
+		memcpy(r->mem, r->snap, r->size);
+	}
+}
+
+static void read_error_at_every_read_of_a_boot_stops_it_and_the_next_settles(void **state)
+{
+	struct rig *r = rig_open(40 * 4 * KIB, 4 * KIB, 8, 3 * 4 * KIB + 1200, 4 * 4 * KIB + 2500);
+	uint32_t install, revert;
+
+	(void)state;
+	read_error_in_a_journal_call_is_told_and_changes_nothing(r);
+	install = sweep_read_errors(r, true, FOTA_BOOT_CONFIRMED);
+	assert_int_equal(power_up(r, false), FOTA_OK); /* installed, never confirmed */
+	revert = sweep_read_errors(r, false, FOTA_BOOT_REVERTED);
+	printf("    read errors: %u reads of an install, %u of a revert, each failed in turn\n",
+	       (unsigned)install, (unsigned)revert);
+	rig_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1100,6 +1192,7 @@ int main(void)
 		cmocka_unit_test(revert_survives_power_cuts_prog1),
 		cmocka_unit_test(revert_survives_power_cuts_prog8),
 		cmocka_unit_test(four_mib_flash_installs_and_reverts),
+		cmocka_unit_test(read_error_at_every_read_of_a_boot_stops_it_and_the_next_settles),
 		cmocka_unit_test(image_below_the_running_images_counter_is_refused),
 		cmocka_unit_test(floor_rises_at_confirm_only_and_survives_a_revert),
 		cmocka_unit_test(rollback_refusal_survives_power_cuts),
