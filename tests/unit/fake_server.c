@@ -337,6 +337,8 @@ static int fake_send(void *ctx, int h, const void *data, size_t len)
 
 	if (!c || c->ready_calls == 0 || c->fault.ready_err || c->fault.ready_hang)
 		return FOTA_ERR_INVAL; /* not connected */
+	if (c->fault.send_err)
+		return c->fault.send_err;
 	if (c->fault.send_hang)
 		return 0;
 	if (s->send_chunk && n > s->send_chunk)

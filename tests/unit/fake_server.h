@@ -6,10 +6,10 @@
  * whole, answers it from the route that matches its path (a file with ETag,
  * Last-Modified, Range/If-Range and If-None-Match; a JSON refusal; a redirect; garbage;
  * raw bytes). Faults are scripted per connection (in the order they are opened): errors
- * of open and ready, a connect or a send that never ends, and, on the answer, a reset, a
- * close or a stall once a given number of body bytes went out. recv hands out at most
- * `chunk` bytes at a time, so a parser sees every chunking. Body bytes actually handed
- * to the client are counted.
+ * of open, ready and send, a connect or a send that never ends, and, on the answer, a
+ * reset, a close or a stall once a given number of body bytes went out. recv hands out
+ * at most `chunk` bytes at a time, so a parser sees every chunking. Body bytes actually
+ * handed to the client are counted.
  */
 #ifndef FAKE_SERVER_H
 #define FAKE_SERVER_H
@@ -69,6 +69,7 @@ struct fake_fault {
 	uint32_t ready_wait;
 	bool ready_hang;     /* ready says FOTA_ERR_AGAIN for ever */
 	bool send_hang;      /* send takes nothing for ever */
+	int send_err;        /* send returns it (the link failed under the request) */
 	enum fake_act act;   /* once `at` body bytes of the answer were handed out */
 	uint32_t at;
 };

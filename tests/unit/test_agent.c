@@ -104,15 +104,17 @@ static int verify(void *ctx, const struct fota_flash *f, uint32_t addr, uint32_t
 	return err;
 }
 
-/* A valid image of payload bytes (their values depend on seed). */
-static void make_image(struct image *im, const char *name, const char *version, size_t payload,
-		       unsigned seed)
+/* A valid image of payload bytes (their values depend on seed) with security counter
+ * counter and a trailer holding the hash only. */
+static void make_image_counter(struct image *im, const char *name, const char *version,
+			       size_t payload, unsigned seed, uint32_t counter)
 {
 	struct fota_image_info ii = { 0 };
 	uint8_t hdr[FOTA_IMAGE_HDR_SIZE], trailer[FOTA_IMAGE_TRAILER_SHA256];
 
 	snprintf(ii.name, sizeof(ii.name), "%s", name);
 	snprintf(ii.version, sizeof(ii.version), "%s", version);
+	ii.security_counter = counter;
 	free(im->p);
 	im->len = sizeof(hdr) + payload + sizeof(trailer);
 	im->p = malloc(im->len);
@@ -122,6 +124,13 @@ static void make_image(struct image *im, const char *name, const char *version, 
 	assert_int_equal(fota_posix_image_frame(&ii, im->p + sizeof(hdr), payload, hdr, trailer), 0);
 	memcpy(im->p, hdr, sizeof(hdr));
 	memcpy(im->p + sizeof(hdr) + payload, trailer, sizeof(trailer));
+}
+
+/* A valid image of payload bytes (their values depend on seed), counter 0. */
+static void make_image(struct image *im, const char *name, const char *version, size_t payload,
+		       unsigned seed)
+{
+	make_image_counter(im, name, version, payload, seed, 0);
 }
 
 /* ---- the module, the agent and the host ------------------------------------------------ */
@@ -306,6 +315,18 @@ static void run_until_delivered(uint64_t bytes)
 	}
 }
 
+/* Polls until connection n - 1 is closed by the agent. */
+static void run_until_closed(size_t n)
+{
+	uint64_t end = now + 600000;
+
+	while (srv.nconns < n || !srv.conns[n - 1].closed) {
+		assert_true(fota_agent_busy(&agent));
+		now += poll_once();
+		assert_true(now < end);
+	}
+}
+
 /* ---- what the host and the server saw ---------------------------------------------------- */
 
 /* The +UPGRADEIND values said since power-on, into v; returns how many. */
@@ -412,6 +433,62 @@ static enum fota_boot_state journal_state(void)
 	return bs.state;
 }
 
+/* A flash port for the boot config (the stage, the journal): passes every call on to the
+ * simflash, except reads that reach into [lo, hi), which return err. */
+struct flaky_flash {
+	struct fota_flash port;
+	uint32_t lo, hi;
+	int err;
+	unsigned failed; /* reads refused */
+};
+
+static struct flaky_flash ff;
+
+static int ff_read(void *ctx, uint32_t addr, void *buf, size_t len)
+{
+	struct flaky_flash *f = ctx;
+
+	if (addr < f->hi && addr + len > f->lo) {
+		f->failed++;
+		return f->err;
+	}
+	return sf.flash.read(sf.flash.ctx, addr, buf, len);
+}
+
+static int ff_prog(void *ctx, uint32_t addr, const void *buf, size_t len)
+{
+	(void)ctx;
+	return sf.flash.prog(sf.flash.ctx, addr, buf, len);
+}
+
+static int ff_erase(void *ctx, uint32_t addr)
+{
+	(void)ctx;
+	return sf.flash.erase(sf.flash.ctx, addr);
+}
+
+/* The agent's stage and journal go through ff from now on; reads of [lo, hi) fail with
+ * err (none when lo == hi). */
+static void flaky_reads(uint32_t lo, uint32_t hi, int err)
+{
+	ff.port = sf.flash;
+	ff.port.ctx = &ff;
+	ff.port.read = ff_read;
+	ff.port.prog = ff_prog;
+	ff.port.erase = ff_erase;
+	ff.lo = lo;
+	ff.hi = hi;
+	ff.err = err;
+	ff.failed = 0;
+	boot.flash = &ff.port;
+}
+
+static void journal_unreadable(int err)
+{
+	flaky_reads(boot.layout.journal_addr,
+		    boot.layout.journal_addr + 2 * boot.layout.journal_half, err);
+}
+
 /* The image im is staged: marked in the journal, its bytes in S at one sector in, and
  * every sector of S it needed erased once (plus the progress bitmap's), none beyond. */
 static void assert_staged(const struct image *im, bool erased_once)
@@ -514,6 +591,100 @@ static void key_mode_default_port_is_left_out_of_host(void **state)
 	assert_header((0, "Host"), "fota.test");
 	assert_memory_equal(req_line(0), "GET " KEY_PATH "?project_key=k&",
 			    strlen("GET " KEY_PATH "?project_key=k&"));
+}
+
+static void init_refuses_a_config_missing_a_port_or_the_family(void **state)
+{
+	struct fota_agent_cfg c;
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		c = acfg;
+		if (i == 0)
+			c.module = NULL;
+		else if (i == 1)
+			c.boot = NULL;
+		else if (i == 2)
+			c.sha = NULL;
+		else if (i == 3)
+			c.net = NULL;
+		else
+			c.family = NULL;
+		assert_int_equal(fota_agent_init(&agent, &c, now), FOTA_ERR_INVAL);
+	}
+	assert_int_equal(fota_agent_init(&agent, &acfg, now), FOTA_OK);
+	assert_false(fota_agent_busy(&agent));
+}
+
+static void key_mode_server_that_is_no_url_gives_1000_without_a_connection(void **state)
+{
+	int v[8];
+
+	(void)state;
+	acfg.server = "fota.test:8080"; /* no scheme */
+	restart_agent();
+	key_mode("k");
+	attempt();
+	assert_int_equal(srv.nconns, 0);
+	assert_status("+UPGRADE: 2,-1000,0,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1000);
+}
+
+static void key_mode_server_too_long_for_the_api_path_gives_1000(void **state)
+{
+	static char server[FOTA_URL_MAX + 1];
+	size_t fit = FOTA_URL_MAX - strlen(KEY_PATH); /* with the path: FOTA_URL_MAX bytes */
+	int v[8];
+
+	(void)state;
+	/* The longest server that takes the path is asked... */
+	memcpy(server, "http://", 7);
+	memset(server + 7, 'h', fit - 7);
+	server[fit] = '\0';
+	acfg.server = server;
+	restart_agent();
+	key_mode("k");
+	serve_refusal(409, 27);
+	attempt();
+	assert_int_equal(srv.nconns, 1);
+	assert_status("+UPGRADE: 2,-1004,409,27");
+	/* ...one byte more cannot be: no connection, -1000. */
+	server[fit] = 'h';
+	server[fit + 1] = '\0';
+	restart_agent();
+	attempt();
+	assert_int_equal(srv.nconns, 1);
+	assert_status("+UPGRADE: 2,-1000,0,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1000);
+}
+
+static void check_request_too_long_to_write_gives_1000_without_sending_it(void **state)
+{
+	static char family[201];
+	int v[8];
+
+	(void)state;
+	/* A family name whose percent-encoding does not fit the query (600 bytes). */
+	memset(family, '%', sizeof(family) - 1);
+	acfg.family = family;
+	restart_agent();
+	key_mode("k");
+	serve_refusal(409, 27);
+	attempt();
+	assert_int_equal(srv.nconns, 1); /* not retried: it would fail the same */
+	assert_true(srv.conns[0].closed);
+	assert_int_equal(srv.conns[0].req_len, 0);
+	assert_status("+UPGRADE: 2,-1000,0,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1000);
+	/* The firmware's own name goes through. */
+	acfg.family = FAMILY;
+	restart_agent();
+	attempt();
+	assert_int_equal(srv.nconns, 2);
+	assert_status("+UPGRADE: 2,-1004,409,27");
 }
 
 /* ======================================================================================= */
@@ -744,6 +915,46 @@ static void url_mode_unchanged_file_is_asked_with_its_etag_and_304_is_the_latest
 	assert_status("+UPGRADE: 2,-1004,304,27");
 }
 
+static void malformed_validator_record_is_ignored_and_replaced_by_the_next_answers(void **state)
+{
+	/* FOTA_NV_URLCACHE: url crc (4) | etag length (1) | etag | date length (1) | date */
+	static const struct {
+		uint8_t e, d;   /* the lengths the record says */
+		size_t len;     /* its real length */
+	} cases[] = {
+		{ 200, 0, 10 }, /* an ETag running past the record's end */
+		{ 2, 10, 12 },  /* a date shorter than its length byte says */
+		{ 2, 1, 12 },   /* a date longer */
+	};
+
+	(void)state;
+	make_image(&img2, FAMILY, RUNNING, PAYLOAD, 2);
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(cases); i++) {
+		uint8_t rec[16];
+
+		fresh(1);
+		url_mode(FW_URL);
+		serve_file(FW_PATH, &img2, ETAG);
+		memset(rec, 'x', sizeof(rec));
+		fota_put_le32(rec, fota_crc32(0, FW_URL, strlen(FW_URL)));
+		rec[4] = cases[i].e;
+		if (5u + cases[i].e < cases[i].len)
+			rec[5 + cases[i].e] = cases[i].d;
+		assert_int_equal(fota_nv_write(&mod.nv, FOTA_NV_URLCACHE, rec, cases[i].len),
+				 FOTA_OK);
+		attempt();
+		assert_null(req_header(0, "If-None-Match"));
+		assert_null(req_header(0, "If-Modified-Since"));
+		assert_int_equal(srv.conns[0].status, 200);
+		assert_status("+UPGRADE: 2,-1004,200,27");
+		/* The answer's validators took the record's place. */
+		attempt();
+		assert_header((1, "If-None-Match"), ETAG);
+		assert_header((1, "If-Modified-Since"), DATE);
+		assert_status("+UPGRADE: 2,-1004,304,27");
+	}
+}
+
 static void url_mode_changed_file_is_fetched_despite_old_validators(void **state)
 {
 	(void)state;
@@ -836,10 +1047,123 @@ static void path_relative_and_scheme_relative_redirects_are_resolved(void **stat
 	assert_staged(&img, true);
 }
 
+static void query_only_redirect_keeps_the_path(void **state)
+{
+	struct fake_route *r;
+
+	(void)state;
+	url_mode("http://a.test:8080/dir/start?q=1");
+	r = fake_server_route(&srv, "/dir/start", FAKE_REDIRECT);
+	r->location = "?q=2";
+	start();
+	run_until_closed(1);
+	/* The same path now serves the file. */
+	r->kind = FAKE_FILE;
+	r->body = img.p;
+	r->len = img.len;
+	r->etag = ETAG;
+	run_until_idle(600000);
+	assert_int_equal(srv.nconns, 2);
+	assert_string_equal(req_line(1), "GET /dir/start?q=2 HTTP/1.1");
+	assert_header((1, "Host"), "a.test:8080");
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
+}
+
+static void relative_redirect_from_a_url_without_a_path_gets_its_slash(void **state)
+{
+	(void)state;
+	url_mode("http://a.test:8080");
+	fake_server_route(&srv, "/", FAKE_REDIRECT)->location = "fw/new.bin";
+	serve_file("/fw/new.bin", &img, ETAG);
+	attempt();
+	assert_int_equal(srv.nconns, 2);
+	assert_string_equal(req_line(0), "GET / HTTP/1.1");
+	assert_string_equal(req_line(1), "GET /fw/new.bin HTTP/1.1");
+	assert_int_equal(srv.conns[1].port, 8080);
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
+}
+
+static void redirect_to_another_scheme_gives_1004_without_following(void **state)
+{
+	static const char *const locations[] = { "ftp://files.test/fw.bin", "file:/fw.bin",
+						 "mailto:ops@files.test" };
+
+	(void)state;
+	for (size_t i = 0; i < FOTA_ARRAY_SIZE(locations); i++) {
+		int v[8];
+
+		fresh(1);
+		url_mode("http://a.test/start");
+		fake_server_route(&srv, "/start", FAKE_REDIRECT)->location = locations[i];
+		serve_file(FW_PATH, &img, ETAG);
+		attempt();
+		assert_int_equal(srv.nconns, 1);
+		assert_status("+UPGRADE: 2,-1004,302,0");
+		assert_int_equal(indications(v, 8), 1);
+		assert_int_equal(v[0], -1004);
+		assert_int_equal(stage_erases(NULL), 0);
+		assert_int_equal(reboots, 0);
+	}
+}
+
+static void redirect_to_a_location_that_is_no_url_gives_1000(void **state)
+{
+	int v[8];
+
+	(void)state;
+	url_mode("http://a.test/start");
+	/* user info: not a URL the module accepts (docs/at-commands.md 11.2) */
+	fake_server_route(&srv, "/start", FAKE_REDIRECT)->location = "http://u@b.test" FW_PATH;
+	serve_file(FW_PATH, &img, ETAG);
+	attempt();
+	assert_int_equal(srv.nconns, 1); /* b.test is never asked */
+	assert_status("+UPGRADE: 2,-1000,302,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1000);
+	assert_int_equal(reboots, 0);
+}
+
+static void relative_redirect_making_the_url_too_long_gives_1004(void **state)
+{
+	/* http://a.test/ddd...d/s: a directory of 230 bytes; a relative Location replaces
+	 * "s", so the URL becomes 245 bytes plus the Location's. */
+	static char url[FOTA_URL_MAX + 1], start_path[FOTA_URL_MAX + 1], to[FOTA_URL_MAX + 1];
+	size_t dir = strlen("http://a.test/") + 230;
+	int v[8];
+
+	(void)state;
+	memcpy(url, "http://a.test/", 14);
+	memset(url + 14, 'd', 230);
+	memcpy(url + dir, "/s", 3);
+	memcpy(start_path, url + 13, strlen(url + 13) + 1);
+	/* 10 bytes: 255 in all, the longest URL there is: followed. */
+	url_mode(url);
+	fake_server_route(&srv, start_path, FAKE_REDIRECT)->location = "abcdefghij";
+	memcpy(to, start_path, strlen(start_path) - 1);
+	memcpy(to + strlen(start_path) - 1, "abcdefghij", 11);
+	serve_file(to, &img, ETAG);
+	attempt();
+	assert_int_equal(srv.nconns, 2);
+	assert_int_equal(reboots, 1);
+	assert_status("+UPGRADE: 2,0,200,0");
+	/* 11 bytes: one too many. */
+	fresh(1);
+	url_mode(url);
+	fake_server_route(&srv, start_path, FAKE_REDIRECT)->location = "abcdefghijk";
+	attempt();
+	assert_int_equal(srv.nconns, 1);
+	assert_status("+UPGRADE: 2,-1004,302,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1004);
+	assert_int_equal(reboots, 0);
+}
+
 /* /r0 -> /r1 -> ... -> /r<hops - 1> -> the file. */
 static void redirect_chain(int hops)
 {
-	static char paths[8][8], locs[8][8];
+	static char paths[8][16], locs[8][16];
 
 	for (int i = 0; i < hops; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "/r%d", i);
@@ -974,18 +1298,6 @@ static void server_answering_200_to_a_range_restarts_the_image(void **state)
 	assert_int_equal(sf.stats.rule_violations, 0);
 }
 
-/* Polls until connection n - 1 is closed by the agent. */
-static void run_until_closed(size_t n)
-{
-	uint64_t end = now + 600000;
-
-	while (srv.nconns < n || !srv.conns[n - 1].closed) {
-		assert_true(fota_agent_busy(&agent));
-		now += poll_once();
-		assert_true(now < end);
-	}
-}
-
 static void changed_etag_between_tries_fetches_the_new_file_whole(void **state)
 {
 	struct fake_route *r;
@@ -1047,6 +1359,22 @@ static void range_answer_for_other_bytes_restarts_the_download(void **state)
 	assert_null(req_header(2, "Range"));
 	assert_int_equal(reboots, 1);
 	assert_staged(&img, false);
+	assert_status("+UPGRADE: 2,0,200,0");
+}
+
+static void whole_image_whose_answer_end_is_lost_is_staged_without_asking_again(void **state)
+{
+	(void)state;
+	key_mode("k");
+	/* Content-Length says 10 bytes more than the image; the link drops after the image. */
+	serve_file(KEY_PATH, &img, ETAG)->length_extra = 10;
+	srv.faults[0] = (struct fake_fault){ .act = FAKE_ACT_CUT, .at = (uint32_t)img.len };
+	attempt();
+	assert_int_equal(srv.nconns, 1); /* every byte came: nothing to ask for */
+	assert_int_equal(srv.body_delivered, img.len);
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
+	assert_progress(0);
 	assert_status("+UPGRADE: 2,0,200,0");
 }
 
@@ -1272,6 +1600,55 @@ static void corrupt_payload_byte_gives_1003_and_is_never_staged(void **state)
 	assert_staged(&img, false);
 }
 
+static void journal_unreadable_at_the_header_check_gives_1005_and_erases_nothing(void **state)
+{
+	int v[8];
+
+	(void)state;
+	key_mode("k");
+	serve_file(KEY_PATH, &img, ETAG);
+	journal_unreadable(FOTA_ERR_IO);
+	attempt();
+	assert_true(ff.failed > 0);
+	assert_status("+UPGRADE: 2,-1005,200,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1005);
+	assert_int_equal(srv.nconns, 1);
+	assert_true(srv.body_delivered < 1024 + FOTA_IMAGE_HDR_SIZE);
+	assert_int_equal(stage_erases(NULL), 0);
+	assert_int_equal(reboots, 0);
+	/* The flash reads again: the next attempt fetches the image from its start. */
+	ff.lo = ff.hi = 0;
+	attempt();
+	assert_int_equal(srv.nconns, 2);
+	assert_null(req_header(1, "Range"));
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
+	assert_status("+UPGRADE: 2,0,200,0");
+}
+
+static void flash_saying_again_at_the_header_check_ends_the_attempt_as_1006(void **state)
+{
+	int v[8];
+
+	(void)state;
+	/* A port's FOTA_ERR_AGAIN (which the HTTP parser turns into a stop) is not taken for
+	 * one of the agent's own stops ("latest", redirect): the attempt fails. */
+	key_mode("k");
+	serve_file(KEY_PATH, &img, ETAG);
+	journal_unreadable(FOTA_ERR_AGAIN);
+	attempt();
+	assert_status("+UPGRADE: 2,-1006,200,0");
+	assert_int_equal(indications(v, 8), 1);
+	assert_int_equal(v[0], -1006);
+	assert_int_equal(stage_erases(NULL), 0);
+	assert_int_equal(reboots, 0);
+	ff.lo = ff.hi = 0;
+	attempt();
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
+}
+
 /* ---- signed images and anti-rollback ---------------------------------------------------- */
 
 /* A fake signature port: the "signature" of a hash by key k is each hash byte XOR k, twice
@@ -1373,10 +1750,12 @@ static void unsigned_image_gives_1003_on_a_provisioned_module(void **state)
 	assert_int_equal(reboots, 0);
 	assert_int_not_equal(journal_state(), FOTA_BOOT_STAGED);
 
-	/* A trailer too short for any signature: refused on the header, nothing erased. */
+	/* A trailer too short for any signature (the counter is fine): refused on the header,
+	 * nothing erased. */
 	fresh(1);
 	provisioned();
-	serve_file(KEY_PATH, &img, ETAG);
+	make_image_counter(&img2, FAMILY, NEWER, PAYLOAD, 2, 6);
+	serve_file(KEY_PATH, &img2, ETAG);
 	attempt();
 	assert_status("+UPGRADE: 2,-1003,200,0");
 	assert_true(srv.body_delivered < 1024 + FOTA_IMAGE_HDR_SIZE);
@@ -1741,6 +2120,36 @@ static void send_that_never_completes_times_out(void **state)
 	assert_status("+UPGRADE: 2,-1001,0,0");
 }
 
+static void send_failing_once_is_retried_and_the_image_staged(void **state)
+{
+	(void)state;
+	key_mode("k");
+	serve_file(KEY_PATH, &img, ETAG);
+	srv.faults[0] = (struct fake_fault){ .send_err = FOTA_ERR_CONNRESET };
+	attempt();
+	assert_int_equal(srv.nconns, 2);
+	assert_int_equal(srv.conns[0].req_len, 0);
+	assert_true(srv.conns[0].closed);
+	assert_true(srv.conns[1].opened_at - srv.conns[0].closed_at >= FOTA_DL_BACKOFF_MS);
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
+	assert_status("+UPGRADE: 2,0,200,0");
+}
+
+static void send_failing_every_time_gives_1002_after_all_tries(void **state)
+{
+	(void)state;
+	key_mode("k");
+	serve_file(KEY_PATH, &img, ETAG);
+	srv.every = (struct fake_fault){ .send_err = FOTA_ERR_CONNRESET };
+	attempt();
+	assert_tries_with_backoff();
+	assert_int_equal(fake_server_open_conns(&srv), 0);
+	assert_status("+UPGRADE: 2,-1002,0,0");
+	assert_int_equal(count(term, "+UPGRADEIND: -1002"), 1);
+	assert_int_equal(reboots, 0);
+}
+
 static void garbage_answer_gives_1004(void **state)
 {
 	(void)state;
@@ -2073,6 +2482,75 @@ static void report_is_the_check_in_and_keeps_the_result_a_period(void **state)
 	assert_int_equal(srv.nconns, 2);
 }
 
+/* The module ran RUNNING from R, downloaded img (NEWER), installed it, and the new
+ * firmware never confirmed itself: the boot code put RUNNING back (REVERTED), and S still
+ * holds img. */
+static void revert_newer(void)
+{
+	struct fota_boot_status bs;
+
+	make_image(&img2, FAMILY, RUNNING, 20000, 5);
+	memcpy(mem + boot.layout.run_addr, img2.p, img2.len);
+	key_mode("k");
+	serve_file(KEY_PATH, &img, ETAG);
+	attempt();
+	assert_int_equal(reboots, 1);
+	for (int i = 0; i < 8 && journal_state() != FOTA_BOOT_REVERTED; i++)
+		assert_int_equal(fota_boot_run(&boot, &bs), FOTA_OK);
+	assert_int_equal(journal_state(), FOTA_BOOT_REVERTED);
+	assert_memory_equal(mem + boot.layout.run_addr, img2.p, img2.len);
+	assert_memory_equal(mem + boot.layout.stage_addr + SECTOR, img.p, img.len);
+}
+
+static void image_reverted_here_is_not_fetched_again_but_a_newer_one_is(void **state)
+{
+	uint32_t erases;
+	int v[8];
+
+	(void)state;
+	revert_newer();
+	power_on();
+	/* The server still offers NEWER: its header is enough to stop. */
+	erases = stage_erases(NULL);
+	attempt();
+	assert_status("+UPGRADE: 2,-1004,200,27");
+	assert_int_equal(indications(v, 8), 0);
+	assert_true(srv.body_delivered - img.len < 1024 + FOTA_IMAGE_HDR_SIZE);
+	assert_int_equal(stage_erases(NULL), erases);
+	assert_int_equal(journal_state(), FOTA_BOOT_REVERTED);
+	assert_int_equal(reboots, 1);
+	/* A newer firmware is published: it is fetched and staged. */
+	make_image(&img2, FAMILY, "AirM2M_780E_V1123_LTE_AT", PAYLOAD, 3);
+	srv.routes[0].body = img2.p;
+	srv.routes[0].len = img2.len;
+	srv.routes[0].etag = ETAG2;
+	attempt();
+	assert_int_equal(reboots, 2);
+	assert_int_equal(journal_state(), FOTA_BOOT_STAGED);
+	assert_memory_equal(mem + boot.layout.stage_addr + SECTOR, img2.p, img2.len);
+	assert_status("+UPGRADE: 2,0,200,0");
+}
+
+static void agent_starts_when_the_reverted_images_header_cannot_be_read(void **state)
+{
+	uint32_t hdr = boot.layout.stage_addr + SECTOR;
+
+	(void)state;
+	revert_newer();
+	flaky_reads(hdr, hdr + FOTA_IMAGE_HDR_SIZE, FOTA_ERR_IO);
+	assert_int_equal(fota_agent_init(&agent, &acfg, now), FOTA_OK);
+	assert_true(ff.failed > 0);
+	assert_false(fota_agent_busy(&agent));
+	/* The agent works: with the flash back, a newer image is staged. */
+	ff.lo = ff.hi = 0;
+	make_image(&img2, FAMILY, "AirM2M_780E_V1123_LTE_AT", PAYLOAD, 3);
+	srv.routes[0].body = img2.p;
+	srv.routes[0].len = img2.len;
+	attempt();
+	assert_int_equal(reboots, 2);
+	assert_int_equal(journal_state(), FOTA_BOOT_STAGED);
+}
+
 /* ======================================================================================= */
 /* 14. Cost on the wire                                                                     */
 
@@ -2101,6 +2579,10 @@ int main(void)
 		T(key_mode_check_is_the_luat_query_percent_encoded_with_host_and_port),
 		T(longest_key_needing_encoding_fits_the_request),
 		T(key_mode_default_port_is_left_out_of_host),
+		T(init_refuses_a_config_missing_a_port_or_the_family),
+		T(key_mode_server_that_is_no_url_gives_1000_without_a_connection),
+		T(key_mode_server_too_long_for_the_api_path_gives_1000),
+		T(check_request_too_long_to_write_gives_1000_without_sending_it),
 		T(key_mode_refusals_report_the_servers_cause),
 		T(refusal_without_json_has_cause_0),
 		T(refusal_with_code_after_the_message_is_understood),
@@ -2114,11 +2596,17 @@ int main(void)
 		T(key_mode_image_not_newer_is_the_latest),
 		T(url_mode_same_or_older_version_stops_after_the_image_header),
 		T(url_mode_unchanged_file_is_asked_with_its_etag_and_304_is_the_latest),
+		T(malformed_validator_record_is_ignored_and_replaced_by_the_next_answers),
 		T(url_mode_changed_file_is_fetched_despite_old_validators),
 		T(url_mode_newer_image_is_staged),
 		T(url_mode_follows_relative_and_absolute_redirects),
 		T(relative_redirect_keeps_the_port),
 		T(path_relative_and_scheme_relative_redirects_are_resolved),
+		T(query_only_redirect_keeps_the_path),
+		T(relative_redirect_from_a_url_without_a_path_gets_its_slash),
+		T(redirect_to_another_scheme_gives_1004_without_following),
+		T(redirect_to_a_location_that_is_no_url_gives_1000),
+		T(relative_redirect_making_the_url_too_long_gives_1004),
 		T(five_redirects_are_followed),
 		T(six_redirects_in_a_row_give_1004),
 		T(redirect_to_https_is_followed_over_tls_on_port_443),
@@ -2128,12 +2616,15 @@ int main(void)
 		T(changed_etag_between_tries_fetches_the_new_file_whole),
 		T(changed_etag_then_cut_in_the_new_header_does_not_mix_the_files),
 		T(range_answer_for_other_bytes_restarts_the_download),
+		T(whole_image_whose_answer_end_is_lost_is_staged_without_asking_again),
 		T(power_cut_mid_download_resumes_after_the_boot_delay),
 		T(power_cut_with_auto_0_waits_for_at_upgrade),
 		T(power_cut_at_flash_operations_of_a_download_resumes_without_refetching),
 		T(wrong_firmware_name_gives_1003_and_nothing_staged),
 		T(image_too_big_for_the_slot_gives_1005_without_erasing),
 		T(corrupt_payload_byte_gives_1003_and_is_never_staged),
+		T(journal_unreadable_at_the_header_check_gives_1005_and_erases_nothing),
+		T(flash_saying_again_at_the_header_check_ends_the_attempt_as_1006),
 		T(corrupt_header_gives_1003),
 		T(provisioned_module_stages_an_image_signed_by_its_key),
 		T(image_signed_by_another_key_gives_1003_and_is_never_staged),
@@ -2160,6 +2651,8 @@ int main(void)
 		T(stall_before_any_answer_times_out_too),
 		T(connect_that_never_completes_times_out),
 		T(send_that_never_completes_times_out),
+		T(send_failing_once_is_retried_and_the_image_staged),
+		T(send_failing_every_time_gives_1002_after_all_tries),
 		T(garbage_answer_gives_1004),
 		T(radio_off_mid_download_gives_1001_and_a_later_upgrade_resumes),
 		T(radio_off_while_connecting_gives_1001),
@@ -2178,6 +2671,8 @@ int main(void)
 		T(report_to_an_unreachable_server_says_0),
 		T(report_in_url_mode_says_0_at_once_without_a_connection),
 		T(report_is_the_check_in_and_keeps_the_result_a_period),
+		T(image_reverted_here_is_not_fetched_again_but_a_newer_one_is),
+		T(agent_starts_when_the_reverted_images_header_cannot_be_read),
 		T(empty_key_mode_check_costs_under_400_bytes_on_the_wire),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
