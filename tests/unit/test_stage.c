@@ -79,6 +79,63 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A flash port that passes every call on to the simflash, except reads that reach into
+ * [lo, hi), which return err (no read failure when lo == hi). */
+struct flaky_flash {
+	struct fota_flash port;
+	uint32_t lo, hi;
+	int err;
+	unsigned failed; /* reads refused */
+};
+
+static struct flaky_flash ff;
+
+static int ff_read(void *ctx, uint32_t addr, void *buf, size_t len)
+{
+	struct flaky_flash *f = ctx;
+
+	if (addr < f->hi && addr + len > f->lo) {
+		f->failed++;
+		return f->err;
+	}
+	return sf.flash.read(sf.flash.ctx, addr, buf, len);
+}
+
+static int ff_prog(void *ctx, uint32_t addr, const void *buf, size_t len)
+{
+	(void)ctx;
+	return sf.flash.prog(sf.flash.ctx, addr, buf, len);
+}
+
+static int ff_erase(void *ctx, uint32_t addr)
+{
+	(void)ctx;
+	return sf.flash.erase(sf.flash.ctx, addr);
+}
+
+/* The stage and the journal go through ff from now on; reads of [lo, hi) fail with err. */
+static void flaky_reads(uint32_t lo, uint32_t hi, int err)
+{
+	ff.port = sf.flash;
+	ff.port.ctx = &ff;
+	ff.port.read = ff_read;
+	ff.port.prog = ff_prog;
+	ff.port.erase = ff_erase;
+	ff.lo = lo;
+	ff.hi = hi;
+	ff.err = err;
+	ff.failed = 0;
+	cfg.flash = &ff.port;
+}
+
+static enum fota_boot_state journal_state(void)
+{
+	struct fota_boot_status bs;
+
+	assert_int_equal(fota_boot_status(&cfg, &bs), FOTA_OK);
+	return bs.state;
+}
+
 /* Streams the image in chunks of n bytes and finishes; returns the first error. */
 static int stream(size_t n)
 {
@@ -251,6 +308,181 @@ static void flash_failure_is_returned(void **state)
 	assert_int_equal(stream(4096), FOTA_ERR_POWER);
 }
 
+static void journal_read_failure_refuses_begin_and_resume_before_touching_flash(void **state)
+{
+	struct fota_stage st;
+	uint32_t from = 1, j = cfg.layout.journal_addr;
+
+	(void)state;
+	flaky_reads(j, j + 2 * cfg.layout.journal_half, FOTA_ERR_IO);
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_ERR_IO);
+	assert_int_equal(fota_stage_resume(&st, &cfg, &sha.port, &from), FOTA_ERR_IO);
+	assert_int_equal(from, 0);
+	assert_true(ff.failed >= 2);
+	/* Nothing erased or programmed: S may hold what the journal says it holds. */
+	assert_int_equal(sf.stats.erases, 0);
+	assert_int_equal(sf.stats.progs, 0);
+	/* The flash reads again: the same calls work. */
+	ff.lo = ff.hi = 0;
+	assert_int_equal(stream(4096), FOTA_OK);
+	assert_memory_equal(mem + cfg.layout.stage_addr + SECTOR, img, img_len);
+}
+
+static void begin_and_resume_are_busy_while_the_install_needs_the_slot(void **state)
+{
+	struct fota_boot_status bs;
+	struct fota_stage st;
+	uint32_t from = 1, erases;
+	uint8_t *slot;
+	size_t slot_len = (cfg.layout.slot_sectors + 1) * SECTOR;
+
+	(void)state;
+	/* R holds a valid image, so the install keeps it in S for a revert. */
+	memcpy(mem + cfg.layout.run_addr, img, img_len);
+	assert_int_equal(stream(4096), FOTA_OK);
+	assert_int_equal(fota_boot_run(&cfg, &bs), FOTA_OK);
+	assert_int_equal(bs.state, FOTA_BOOT_SWAPPED);
+	slot = malloc(slot_len);
+	assert_non_null(slot);
+	for (int step = 0; step < 2; step++) {
+		/* SWAPPED, then TRIAL: S holds the old firmware a revert puts back. */
+		memcpy(slot, mem + cfg.layout.stage_addr, slot_len);
+		erases = sf.stats.erases;
+		assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_ERR_BUSY);
+		assert_int_equal(fota_stage_resume(&st, &cfg, &sha.port, &from), FOTA_ERR_BUSY);
+		assert_int_equal(from, 0);
+		assert_memory_equal(mem + cfg.layout.stage_addr, slot, slot_len);
+		assert_int_equal(sf.stats.erases, erases);
+		if (step == 0) {
+			assert_int_equal(fota_boot_run(&cfg, &bs), FOTA_OK);
+			assert_int_equal(bs.state, FOTA_BOOT_TRIAL);
+		}
+	}
+	free(slot);
+	/* Confirmed: the old firmware is not needed any more, S takes a new download. */
+	assert_int_equal(fota_boot_confirm(&cfg), FOTA_OK);
+	assert_int_equal(journal_state(), FOTA_BOOT_CONFIRMED);
+	assert_int_equal(stream(4096), FOTA_OK);
+	assert_int_equal(journal_state(), FOTA_BOOT_STAGED);
+}
+
+static void resume_of_a_staged_image_is_busy_and_leaves_it_staged(void **state)
+{
+	struct fota_stage st;
+	uint32_t from = 1, ops;
+
+	(void)state;
+	assert_int_equal(stream(4096), FOTA_OK);
+	ops = sf.stats.erases + sf.stats.progs;
+	assert_int_equal(fota_stage_resume(&st, &cfg, &sha.port, &from), FOTA_ERR_BUSY);
+	assert_int_equal(from, 0);
+	assert_int_equal(sf.stats.erases + sf.stats.progs, ops);
+	assert_int_equal(journal_state(), FOTA_BOOT_STAGED);
+}
+
+static void failed_unstage_leaves_the_staged_image_to_be_installed(void **state)
+{
+	struct fota_boot_status bs;
+	struct fota_stage st;
+
+	(void)state;
+	assert_int_equal(stream(4096), FOTA_OK);
+	/* The journal write that forgets the staged image is the first operation: cut. */
+	fota_simflash_cut_power(&sf, 1, FOTA_CUT_CLEAN);
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_ERR_POWER);
+	fota_simflash_power_on(&sf);
+	assert_int_equal(journal_state(), FOTA_BOOT_STAGED);
+	assert_memory_equal(mem + cfg.layout.stage_addr + SECTOR, img, img_len);
+	assert_int_equal(fota_boot_run(&cfg, &bs), FOTA_OK);
+	assert_int_equal(bs.did, FOTA_BOOT_DID_INSTALL);
+	assert_memory_equal(mem + cfg.layout.run_addr, img, img_len);
+}
+
+/* A download cut at byte 37777 of a 60000-byte payload, its progress marked in S. */
+static void partial_download(struct fota_stage *st)
+{
+	make(60000);
+	flaky_reads(0, 0, FOTA_OK);
+	assert_int_equal(fota_stage_begin(st, &cfg, &sha.port), FOTA_OK);
+	feed(st, 0, 37777, 700);
+}
+
+static void resume_passes_on_flash_read_errors_and_a_later_resume_goes_on(void **state)
+{
+	struct fota_stage st;
+	uint32_t from = 1, base = cfg.layout.stage_addr + SECTOR;
+
+	(void)state;
+	partial_download(&st);
+	/* The progress bitmap (S[0]) cannot be read. */
+	flaky_reads(cfg.layout.stage_addr, base, FOTA_ERR_IO);
+	assert_int_equal(fota_stage_resume(&st, &cfg, &sha.port, &from), FOTA_ERR_IO);
+	assert_int_equal(ff.failed, 1);
+	/* The marked bytes, hashed again, cannot be read. */
+	flaky_reads(base, base + 30000, FOTA_ERR_POWER);
+	assert_int_equal(fota_stage_resume(&st, &cfg, &sha.port, &from), FOTA_ERR_POWER);
+	assert_true(ff.failed >= 1);
+	/* Reads work again: nothing was lost, the resume goes on from the marks. */
+	ff.lo = ff.hi = 0;
+	assert_int_equal(fota_stage_resume(&st, &cfg, &sha.port, &from), FOTA_OK);
+	assert_true(from > 0 && from <= 37777);
+	feed(&st, from, img_len, 1000);
+	assert_int_equal(fota_stage_finish(&st, NULL), FOTA_OK);
+	assert_memory_equal(mem + cfg.layout.stage_addr + SECTOR, img, img_len);
+}
+
+static void resume_of_no_valid_image_start_is_refused_and_begin_starts_afresh(void **state)
+{
+	struct fota_stage st;
+	uint32_t from = 1, base = cfg.layout.stage_addr + SECTOR;
+
+	(void)state;
+	partial_download(&st);
+	mem[base] ^= 0x01; /* the image's magic changed in flash */
+	assert_int_equal(fota_stage_resume(&st, &cfg, &sha.port, &from), FOTA_ERR_BADMSG);
+	assert_int_equal(fota_image_verifier_fault(&st.ver), FOTA_IMAGE_FAULT_MAGIC);
+	assert_int_equal(journal_state(), FOTA_BOOT_NONE);
+	/* As the contract says: begin again; the whole image is staged. */
+	assert_int_equal(stream(1000), FOTA_OK);
+	assert_memory_equal(mem + base, img, img_len);
+	assert_int_equal(journal_state(), FOTA_BOOT_STAGED);
+}
+
+static void stage_info_is_null_until_the_header_is_in_then_tells_the_image(void **state)
+{
+	struct fota_stage st;
+	const struct fota_image_info *info;
+
+	(void)state;
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_OK);
+	assert_null(fota_stage_info(&st));
+	assert_int_equal(fota_stage_write(&st, img, FOTA_IMAGE_HDR_SIZE - 1), FOTA_OK);
+	assert_null(fota_stage_info(&st));
+	assert_int_equal(fota_stage_write(&st, img + FOTA_IMAGE_HDR_SIZE - 1, 1), FOTA_OK);
+	info = fota_stage_info(&st);
+	assert_non_null(info);
+	assert_string_equal(info->name, "AirM2M_780E_LTE_AT");
+	assert_string_equal(info->version, "1.2.3");
+	assert_int_equal(info->total_size, img_len);
+}
+
+static void finish_gives_the_staged_images_header(void **state)
+{
+	struct fota_image_info info;
+	struct fota_stage st;
+
+	(void)state;
+	memset(&info, 0, sizeof(info));
+	assert_int_equal(fota_stage_begin(&st, &cfg, &sha.port), FOTA_OK);
+	feed(&st, 0, img_len, 3000);
+	assert_int_equal(fota_stage_finish(&st, &info), FOTA_OK);
+	assert_string_equal(info.name, "AirM2M_780E_LTE_AT");
+	assert_string_equal(info.version, "1.2.3");
+	assert_int_equal(info.total_size, img_len);
+	assert_int_equal(info.payload_size, 20000);
+	assert_int_equal(journal_state(), FOTA_BOOT_STAGED);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -264,6 +496,14 @@ int main(void)
 		T(power_cut_at_every_operation_of_a_download_resumes_to_the_same_image),
 		T(resume_of_an_empty_slot_starts_at_zero),
 		T(flash_failure_is_returned),
+		T(journal_read_failure_refuses_begin_and_resume_before_touching_flash),
+		T(begin_and_resume_are_busy_while_the_install_needs_the_slot),
+		T(resume_of_a_staged_image_is_busy_and_leaves_it_staged),
+		T(failed_unstage_leaves_the_staged_image_to_be_installed),
+		T(resume_passes_on_flash_read_errors_and_a_later_resume_goes_on),
+		T(resume_of_no_valid_image_start_is_refused_and_begin_starts_afresh),
+		T(stage_info_is_null_until_the_header_is_in_then_tells_the_image),
+		T(finish_gives_the_staged_images_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
