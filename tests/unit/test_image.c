@@ -619,6 +619,136 @@ static void verifier_passes_on_the_hash_ports_error(void **state)
 	assert_int_equal(fota_image_verifier_fault(&v), FOTA_IMAGE_FAULT_PORT);
 }
 
+/* A hash port that passes every call on to the real one, except that the update taking
+ * the hashed total past fail_at bytes, or finish, returns err instead. */
+struct flaky_sha {
+	struct fota_sha256 port;
+	uint32_t fail_at;  /* UINT32_MAX: updates never fail */
+	bool fail_finish;
+	int err;
+	uint32_t hashed;   /* bytes given to update so far */
+	unsigned finishes;
+};
+
+static int flaky_start(void *ctx)
+{
+	(void)ctx;
+	return sha.port.start(sha.port.ctx);
+}
+
+static int flaky_update(void *ctx, const void *data, size_t len)
+{
+	struct flaky_sha *f = ctx;
+
+	if (f->hashed + len > f->fail_at)
+		return f->err;
+	f->hashed += (uint32_t)len;
+	return sha.port.update(sha.port.ctx, data, len);
+}
+
+static int flaky_finish(void *ctx, uint8_t out[FOTA_SHA256_SIZE])
+{
+	struct flaky_sha *f = ctx;
+
+	f->finishes++;
+	return f->fail_finish ? f->err : sha.port.finish(sha.port.ctx, out);
+}
+
+static void flaky_sha_init(struct flaky_sha *f, uint32_t fail_at, bool fail_finish, int err)
+{
+	*f = (struct flaky_sha){ { f, flaky_start, flaky_update, flaky_finish }, fail_at,
+				 fail_finish, err, 0, 0 };
+}
+
+/* Feeds the image of n bytes at img in chunks of c through a verifier on port f; the
+ * result must be err with the port's fault, and final: no byte more is taken. */
+static void assert_port_failure_is_final(struct flaky_sha *f, size_t n, size_t c, int err)
+{
+	struct fota_image_verifier v;
+	size_t off = 0, used;
+	int r = FOTA_ERR_AGAIN;
+
+	fota_image_verifier_init(&v, &f->port, IMG_MAX);
+	while (r == FOTA_ERR_AGAIN && off < n) {
+		size_t len = n - off < c ? n - off : c;
+
+		r = fota_image_verifier_feed(&v, img + off, len, &used);
+		off += len;
+	}
+	assert_int_equal(r, err);
+	assert_int_equal(fota_image_verifier_fault(&v), FOTA_IMAGE_FAULT_PORT);
+	/* Never a success later: the rest of the image is refused and not taken. */
+	assert_int_equal(fota_image_verifier_feed(&v, img + off, n - off, &used), err);
+	assert_int_equal(used, 0);
+	assert_int_equal(fota_image_verifier_feed(&v, NULL, 0, NULL), err);
+}
+
+static void hash_update_failing_in_the_header_fails_with_the_ports_error(void **state)
+{
+	static const size_t chunks[] = { 1, 7, 64, IMG_MAX };
+	size_t n = make_good_image();
+	struct flaky_sha f;
+
+	(void)state;
+	for (size_t c = 0; c < FOTA_ARRAY_SIZE(chunks); c++) {
+		/* The first update fails, whatever its size: it carries header bytes. */
+		flaky_sha_init(&f, 0, false, FOTA_ERR_IO);
+		assert_port_failure_is_final(&f, n, chunks[c], FOTA_ERR_IO);
+		assert_int_equal(f.hashed, 0);
+		assert_int_equal(f.finishes, 0);
+	}
+}
+
+static void hash_update_failing_in_the_payload_fails_with_the_ports_error(void **state)
+{
+	static const size_t chunks[] = { 1, 7, 64, IMG_MAX };
+	size_t n = make_good_image();
+	struct flaky_sha f;
+
+	(void)state;
+	for (size_t c = 0; c < FOTA_ARRAY_SIZE(chunks); c++) {
+		/* The header is hashed whole, then an update of payload bytes fails. */
+		flaky_sha_init(&f, FOTA_IMAGE_HDR_SIZE + 500, false, FOTA_ERR_BUSY);
+		assert_port_failure_is_final(&f, n, chunks[c], FOTA_ERR_BUSY);
+		assert_true(f.hashed >= FOTA_IMAGE_HDR_SIZE);
+		assert_int_equal(f.finishes, 0); /* no digest taken of part of the payload */
+	}
+}
+
+static void hash_finish_failing_fails_the_verifier_before_the_trailer(void **state)
+{
+	static const size_t chunks[] = { 1, 7, 64, IMG_MAX };
+	size_t n = make_good_image();
+	struct flaky_sha f;
+
+	(void)state;
+	for (size_t c = 0; c < FOTA_ARRAY_SIZE(chunks); c++) {
+		flaky_sha_init(&f, UINT32_MAX, true, FOTA_ERR_NOTSUP);
+		assert_port_failure_is_final(&f, n, chunks[c], FOTA_ERR_NOTSUP);
+		assert_int_equal(f.hashed, FOTA_IMAGE_HDR_SIZE + PAYLOAD_LEN);
+		assert_int_equal(f.finishes, 1);
+	}
+}
+
+static void verifier_after_a_hash_port_failure_verifies_the_next_image(void **state)
+{
+	struct fota_image_verifier v;
+	size_t n = make_good_image(), used;
+	struct flaky_sha f;
+
+	(void)state;
+	/* The port fails mid-payload and its hash is abandoned unfinished... */
+	flaky_sha_init(&f, FOTA_IMAGE_HDR_SIZE + 10, false, FOTA_ERR_IO);
+	fota_image_verifier_init(&v, &f.port, IMG_MAX);
+	assert_int_equal(fota_image_verifier_feed(&v, img, n, &used), FOTA_ERR_IO);
+	/* ...and the same port, working again, verifies the image from a fresh start. */
+	flaky_sha_init(&f, UINT32_MAX, false, FOTA_OK);
+	fota_image_verifier_init(&v, &f.port, IMG_MAX);
+	assert_int_equal(fota_image_verifier_feed(&v, img, n, &used), FOTA_OK);
+	assert_int_equal(used, n);
+	assert_int_equal(fota_image_verifier_fault(&v), FOTA_IMAGE_FAULT_NONE);
+}
+
 /* --- signatures (a fake signature port: the "signature" of a hash by key k is each hash
  * byte XOR k, twice over; the real ECDSA port is tested in test_posix_sig.c) ----------- */
 
@@ -1022,6 +1152,10 @@ int main(void)
 		cmocka_unit_test(verifier_refuses_a_hash_tlv_of_wrong_length_or_repeated),
 		cmocka_unit_test(verifier_refuses_a_trailer_with_stray_bytes),
 		cmocka_unit_test(verifier_passes_on_the_hash_ports_error),
+		cmocka_unit_test(hash_update_failing_in_the_header_fails_with_the_ports_error),
+		cmocka_unit_test(hash_update_failing_in_the_payload_fails_with_the_ports_error),
+		cmocka_unit_test(hash_finish_failing_fails_the_verifier_before_the_trailer),
+		cmocka_unit_test(verifier_after_a_hash_port_failure_verifies_the_next_image),
 		cmocka_unit_test(flash_verify_accepts_a_good_image_and_gives_its_facts),
 		cmocka_unit_test(flash_verify_catches_a_flipped_payload_byte),
 		cmocka_unit_test(flash_verify_catches_a_flipped_header_byte),
