@@ -66,6 +66,8 @@ struct fota_agent {
 	bool resume;             /* a partial image waits in S (see dl_*) */
 	bool live;               /* ...and the stage in RAM still holds it, to the byte */
 	uint8_t stop;            /* why a callback stopped the response on purpose */
+	bool refused;            /* the response is a refusal (not 200, 206 or a stop):
+				  * its body says why */
 	uint16_t status;         /* HTTP status of the response (0: none) */
 	uint16_t hold_len;       /* image header bytes held in io before the stage opens */
 	uint16_t err_len;        /* error body bytes in err_body */

@@ -38,12 +38,10 @@ static uint32_t slot_bytes(const struct fota_agent *a)
 static uint32_t target_crc(const struct fota_agent *a)
 {
 	const struct fota_settings *s = &mod(a)->settings.now;
-	uint32_t c;
+	const char *first = url_mode(a) ? s->url : server_of(a);
+	uint32_t c = fota_crc32(0, first, strlen(first));
 
-	if (url_mode(a))
-		return fota_crc32(0, s->url, strlen(s->url));
-	c = fota_crc32(0, server_of(a), strlen(server_of(a)));
-	return fota_crc32(c, s->key, strlen(s->key)) ^ 1u;
+	return url_mode(a) ? c : fota_crc32(c, s->key, strlen(s->key)) ^ 1u;
 }
 
 /* ---- NV records ------------------------------------------------------------------- */
@@ -169,9 +167,9 @@ static void finish(struct fota_agent *a, int code)
 		fota_at_urc_i32(&mod(a)->at, "+UPGRADEIND: ", code);
 }
 
-/* The attempt failed for a reason that is not the network's: the partial image, if
- * any, is of no use. */
-FOTA_NOINLINE static void fail_image(struct fota_agent *a, int code)
+/* The attempt ends with the download: it failed for a reason that is not the network's
+ * (the partial image, if any, is of no use), or the image is staged (code 0). */
+FOTA_NOINLINE static void end_image(struct fota_agent *a, int code)
 {
 	drop_download(a);
 	a->staging = false;
@@ -188,20 +186,25 @@ static void latest(struct fota_agent *a)
 /* A network failure: retried with backoff (resuming what is in flash), or the end. */
 static void net_fail(struct fota_agent *a, int err)
 {
-	bool retry = err == FOTA_ERR_CONNRESET || err == FOTA_ERR_TIMEDOUT ||
-		     err == FOTA_ERR_CONNREFUSED || err == FOTA_ERR_DNS || err == FOTA_ERR_IO;
-
 	close_conn(a);
 	/* The open stage keeps everything received (hashed, programmed or pending): the
 	 * retry asks for the bytes after it, exactly. */
 	a->live = a->staging;
-	a->resume = a->resume || a->staging;
-	a->staging = false;
-	/* A try that brought image bytes starts the count again, so a link that keeps
-	 * dropping still gets the image through; the drops of one attempt stay bounded. */
-	if (a->live && a->got > a->from && ++a->drops < FOTA_DL_DROPS_MAX)
-		a->tries = 0; /* (header bytes held before the stage opened are not progress) */
-	if (a->job == JOB_CHECK && retry && ++a->tries < FOTA_DL_TRIES) {
+	if (a->staging) {
+		a->staging = false;
+		a->resume = true;
+		/* A try that brought image bytes starts the count again, so a link that keeps
+		 * dropping still gets the image through; the drops of one attempt stay
+		 * bounded. (Header bytes held before the stage opened are not progress.) */
+		if (a->got > a->from && ++a->drops < FOTA_DL_DROPS_MAX)
+			a->tries = 0;
+	}
+	/* (The errors worth a retry are tested here, not kept in a bool across the close:
+	 * smaller code.) */
+	if (a->job == JOB_CHECK &&
+	    (err == FOTA_ERR_CONNRESET || err == FOTA_ERR_TIMEDOUT ||
+	     err == FOTA_ERR_CONNREFUSED || err == FOTA_ERR_DNS || err == FOTA_ERR_IO) &&
+	    ++a->tries < FOTA_DL_TRIES) {
 		a->step = WAIT;
 		set_deadline(a, FOTA_DL_BACKOFF_MS << (a->tries - 1));
 		return;
@@ -234,11 +237,11 @@ FOTA_NOINLINE static int follow(struct fota_agent *a, const char *loc)
 	size_t n = strlen(loc), scheme = 7u + ((u[4] | 0x20) == 's'), origin, end, keep = 0, i;
 	bool slash = false;
 
-	if (!((n >= 7 && fota_strcaseeq(loc, 7, "http://")) ||
-	      (n >= 8 && fota_strcaseeq(loc, 8, "https://")))) {
+	/* (fota_strcaseeq stops at the first byte that differs: at loc's end at the latest) */
+	if (!fota_strcaseeq(loc, 7, "http://") && !fota_strcaseeq(loc, 8, "https://")) {
 		if (!n)
 			return FOTA_ERR_BADMSG;
-		for (i = 0; i < n && loc[i] != '/' && loc[i] != '?' && loc[i] != '#'; i++)
+		for (i = 0; loc[i] && loc[i] != '/' && loc[i] != '?' && loc[i] != '#'; i++)
 			if (loc[i] == ':')
 				return FOTA_ERR_BADMSG; /* a URL of another scheme */
 		for (origin = scheme; u[origin] && u[origin] != '/' && u[origin] != '?' &&
@@ -287,13 +290,14 @@ static void progress(struct fota_agent *a)
 {
 	uint8_t pct = percent_of(a->got, a->dl_total);
 	struct fota_status st = { .state = 1, .percent = pct };
-	uint8_t p;
+	unsigned p = (uint8_t)(a->percent + 1); /* the next to say: 0 after none (0xFF) */
 
-	if (a->percent != 0xFF && pct <= a->percent)
+	if (pct < p)
 		return;
 	/* Each whole percent once, in order, however far one read went; a download taken
 	 * up again (a range) starts where it stands. */
-	p = a->percent != 0xFF ? (uint8_t)(a->percent + 1) : a->from ? pct : 0;
+	if (a->percent == 0xFF && a->from)
+		p = pct;
 	a->percent = pct;
 	fota_module_set_status(mod(a), &st);
 	for (;; p++) {
@@ -309,6 +313,7 @@ static int on_header(void *ctx, const struct fota_http_resp *r)
 
 	a->status = r->status;
 	a->stop = STOP_NONE;
+	a->refused = false;
 	if (a->job == JOB_REPORT) {
 		a->stop = STOP_ANSWERED;
 		return FOTA_ERR_CANCELED;
@@ -321,8 +326,10 @@ static int on_header(void *ctx, const struct fota_http_resp *r)
 		a->stop = STOP_LATEST;
 		return FOTA_ERR_CANCELED;
 	}
-	if (r->status != 200 && r->status != 206)
-		return FOTA_OK; /* a refusal: its body says why */
+	if (r->status != 200 && r->status != 206) {
+		a->refused = true; /* a refusal: its body says why */
+		return FOTA_OK;
+	}
 	if (r->status == 206) {
 		if (!a->from || !r->has_range || r->range_first != a->from ||
 		    (r->range_total && r->range_total != a->dl_total) ||
@@ -330,17 +337,16 @@ static int on_header(void *ctx, const struct fota_http_resp *r)
 			a->stop = STOP_RESTART; /* not the rest of the same file */
 			return FOTA_ERR_CANCELED;
 		}
-		a->staging = true;
-		a->got = a->from;
+		a->staging = true; /* (got is from already: set when the request went) */
 		progress(a);
 		return FOTA_OK;
 	}
 	/* 200: the whole file, also when a range was asked (a server without ranges, or a
 	 * file that changed): start it afresh. A partial image in flash is no longer the
-	 * start of this file (whose ETag replaces its own): a retry must not resume it. */
+	 * start of this file (whose ETag replaces its own): a retry must not resume it.
+	 * (The stage is not open before the body.) */
 	a->from = 0;
 	a->got = 0;
-	a->staging = false;
 	a->resume = false;
 	a->live = false;
 	memcpy(a->dl_etag, r->etag, sizeof(a->dl_etag));
@@ -402,7 +408,7 @@ static int on_body(void *ctx, const uint8_t *data, size_t len)
 	size_t used = len;
 	int err;
 
-	if (a->status != 200 && a->status != 206) {
+	if (a->refused) {
 		size_t n = sizeof(a->err_body) - 1 - a->err_len;
 
 		n = len < n ? len : n;
@@ -434,22 +440,18 @@ static int on_body(void *ctx, const uint8_t *data, size_t len)
 	return FOTA_OK;
 }
 
-/* The image is whole: verified and marked staged; the firmware resets to install it. */
+/* The image is whole: verified and marked staged, and the firmware resets to install it;
+ * or it failed its checks. (On success the cause is 0: no answer body set it.) */
 static void staged(struct fota_agent *a)
 {
-	struct fota_status st = { .state = 2, .http = a->status };
 	int err = fota_stage_finish(&a->stage, NULL);
 
 	if (err) {
-		fail_image(a, err == FOTA_ERR_AGAIN ? -1003 : fota_upgrade_code(err));
+		end_image(a, err == FOTA_ERR_AGAIN ? -1003 : fota_upgrade_code(err));
 		return;
 	}
-	close_conn(a);
 	save_validators(a);
-	drop_download(a);
-	a->staging = false;
-	a->step = IDLE;
-	fota_module_set_status(mod(a), &st);
+	end_image(a, 0);
 	if (a->cfg.reboot)
 		a->cfg.reboot(a->cfg.ctx);
 }
@@ -468,10 +470,9 @@ static FOTA_INLINE void response_done(struct fota_agent *a, int err)
 			latest(a);
 			return;
 		case STOP_RESTART:
-			close_conn(a);
+			/* Counts as a try; asks for the whole file (nothing left to resume). */
 			drop_download(a);
-			a->from = 0;
-			net_fail(a, FOTA_ERR_CONNRESET); /* counts as a try; asks for the whole file */
+			net_fail(a, FOTA_ERR_CONNRESET);
 			return;
 		case STOP_REDIRECT:
 			close_conn(a);
@@ -499,10 +500,10 @@ static FOTA_INLINE void response_done(struct fota_agent *a, int err)
 			}
 			code = -1003;
 		}
-		fail_image(a, code);
+		end_image(a, code);
 		return;
 	}
-	if (a->status != 200 && a->status != 206) {
+	if (a->refused) {
 		if (fota_json_code(a->err_body, a->err_len, &code) == FOTA_OK)
 			a->cause = code;
 		finish(a, -1004);
@@ -516,7 +517,7 @@ static FOTA_INLINE void response_done(struct fota_agent *a, int err)
 		return;
 	}
 	if (!a->staging) {
-		fail_image(a, -1003); /* a body too short to hold an image header */
+		end_image(a, -1003); /* a body too short to hold an image header */
 		return;
 	}
 	staged(a);
@@ -582,12 +583,12 @@ static void open_conn(struct fota_agent *a)
 			return;
 		}
 	} else if (a->job == JOB_CHECK && a->resume) {
-		uint32_t from = 0;
+		uint32_t from = 0, t = target_crc(a);
 
-		if (a->dl_target != target_crc(a) ||
+		if (a->dl_target != t ||
 		    fota_stage_resume(&a->stage, a->cfg.boot, a->cfg.sha, &from)) {
 			drop_download(a); /* another target, or nothing usable in flash */
-			a->dl_target = target_crc(a); /* this one's validators apply */
+			a->dl_target = t; /* this one's validators apply */
 			from = 0;
 		}
 		fota_image_verifier_require_sig(&a->stage.ver, a->cfg.sig);
@@ -622,18 +623,20 @@ static void begin(struct fota_agent *a, enum job job)
 	if (url_mode(a)) {
 		memcpy(a->url, s->url, strlen(s->url) + 1);
 	} else {
-		size_t n = strlen(server_of(a));
+		const char *srv = server_of(a);
+		size_t n = strlen(srv);
 
 		if (n + sizeof(KEY_PATH) > sizeof(a->url)) {
 			finish(a, -1000);
 			return;
 		}
-		memcpy(a->url, server_of(a), n);
+		memcpy(a->url, srv, n);
 		while (n && a->url[n - 1] == '/')
 			n--;
 		memcpy(a->url + n, KEY_PATH, sizeof(KEY_PATH));
 	}
-	a->dl_target = a->resume ? a->dl_target : target_crc(a);
+	if (!a->resume)
+		a->dl_target = target_crc(a);
 	open_conn(a);
 }
 
@@ -652,18 +655,15 @@ static void transfer(struct fota_agent *a)
 		if (n > 0)
 			set_deadline(a, a->cfg.idle_timeout_ms);
 		a->io_off += (uint32_t)n;
-		if (a->io_off < a->io_len) {
-			if (expired(a))
-				net_fail(a, FOTA_ERR_TIMEDOUT); /* the peer takes nothing */
-			return;
+		if (a->io_off >= a->io_len) {
+			fota_http_parser_init(&a->http, false, on_header, on_body, a);
+			fota_image_hdr_init(&a->hdr);
+			a->hold_len = 0;
+			a->err_len = 0;
+			a->got = a->from;
+			/* (The deadline stays the idle one: the last bytes just went.) */
+			a->step = RECV;
 		}
-		fota_http_parser_init(&a->http, false, on_header, on_body, a);
-		fota_image_hdr_init(&a->hdr);
-		a->hold_len = 0;
-		a->err_len = 0;
-		a->got = a->from;
-		a->step = RECV;
-		set_deadline(a, a->cfg.idle_timeout_ms);
 	}
 	for (int i = 0; i < RECV_PER_POLL && a->step == RECV; i++) {
 		n = net->recv(net->ctx, a->h, a->io, sizeof(a->io));
@@ -688,7 +688,9 @@ static void transfer(struct fota_agent *a)
 			return;
 		}
 	}
-	if (a->step == RECV && expired(a))
+	/* Still sending or receiving (every other way out returned): the peer takes or
+	 * sends nothing. */
+	if (expired(a))
 		net_fail(a, FOTA_ERR_TIMEDOUT);
 }
 
@@ -718,9 +720,9 @@ static void load_rejected(struct fota_agent *a)
 
 int fota_agent_init(struct fota_agent *a, const struct fota_agent_cfg *cfg, uint64_t now_ms)
 {
-	memset(a, 0, sizeof(*a));
 	if (!cfg->module || !cfg->boot || !cfg->sha || !cfg->net || !cfg->family)
 		return FOTA_ERR_INVAL;
+	memset(a, 0, sizeof(*a));
 	a->cfg = *cfg;
 	/* The defaults of the optional numbers, once. */
 	if (a->cfg.period_scale < 1)
@@ -825,34 +827,30 @@ uint32_t fota_agent_poll(struct fota_agent *a, uint64_t now_ms)
 		if (expired(a))
 			open_conn(a);
 		break;
-	case CONNECT:
-		if (!mod(a)->radio_on) {
-			net_fail(a, FOTA_ERR_NETDOWN); /* AT+CFUN=0 */
-			break;
-		}
-		err = a->cfg.net->ready(a->cfg.net->ctx, a->h);
-		if (err == FOTA_ERR_AGAIN && expired(a))
-			err = FOTA_ERR_TIMEDOUT;
-		if (err == FOTA_OK) {
-			if (build_request(a)) {
-				finish(a, -1000); /* a request that cannot be written */
-				break;
-			}
-		}
-		if (err == FOTA_OK) {
-			a->step = SEND;
-			set_deadline(a, a->cfg.idle_timeout_ms);
-			transfer(a);
-		} else if (err != FOTA_ERR_AGAIN) {
-			net_fail(a, err);
-		}
-		break;
 	default:
 		if (!mod(a)->radio_on) {
 			net_fail(a, FOTA_ERR_NETDOWN); /* AT+CFUN=0: what is in flash is kept */
 			break;
 		}
-		transfer(a);
+		if (a->step != CONNECT) {
+			transfer(a);
+			break;
+		}
+		err = a->cfg.net->ready(a->cfg.net->ctx, a->h);
+		if (err == FOTA_ERR_AGAIN) {
+			if (!expired(a))
+				break;
+			err = FOTA_ERR_TIMEDOUT;
+		}
+		if (err) {
+			net_fail(a, err);
+		} else if (build_request(a)) {
+			finish(a, -1000); /* a request that cannot be written */
+		} else {
+			a->step = SEND;
+			set_deadline(a, a->cfg.idle_timeout_ms);
+			transfer(a);
+		}
 		break;
 	}
 	if (a->step == IDLE)

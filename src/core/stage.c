@@ -47,12 +47,13 @@ static FOTA_INLINE int claim(const struct fota_boot_cfg *boot, bool *staged)
 static int mark(struct fota_stage *st)
 {
 	const struct fota_flash *f = st->boot->flash;
+	uint32_t at = bitmap(st);
 	uint8_t done[FOTA_FLASH_PROG_MAX];
 	int err;
 
 	memset(done, 0, sizeof(done));
 	while ((st->marked + 1) * st->block <= st->written) {
-		err = f->prog(f->ctx, bitmap(st) + st->marked * f->prog_size, done, f->prog_size);
+		err = f->prog(f->ctx, at + st->marked * f->prog_size, done, f->prog_size);
 		if (err)
 			return err;
 		st->marked++;
@@ -74,7 +75,7 @@ int fota_stage_begin(struct fota_stage *st, const struct fota_boot_cfg *boot,
 			return err;
 	}
 	init(st, boot, sha);
-	return boot->flash->erase(boot->flash->ctx, bitmap(st));
+	return boot->flash->erase(boot->flash->ctx, boot->layout.stage_addr); /* the bitmap */
 }
 
 int fota_stage_resume(struct fota_stage *st, const struct fota_boot_cfg *boot,
@@ -83,18 +84,20 @@ int fota_stage_resume(struct fota_stage *st, const struct fota_boot_cfg *boot,
 	const struct fota_flash *f = boot->flash;
 	uint8_t buf[FOTA_COPY_BUF];
 	bool staged, whole = false;
-	uint32_t k, n;
-	int err = claim(boot, &staged);
+	uint32_t at, k, n;
+	int err;
 
 	*from = 0;
+	err = claim(boot, &staged);
 	if (err)
 		return err;
 	if (staged)
 		return FOTA_ERR_BUSY; /* a whole image waits for the install: nothing to resume */
 	init(st, boot, sha);
 	/* Count the marks in a row that are wholly programmed. */
+	at = bitmap(st); /* (and the image a sector after it: base()) */
 	for (k = 0; k < f->sector_size / f->prog_size; k++) {
-		err = f->read(f->ctx, bitmap(st) + k * f->prog_size, buf, f->prog_size);
+		err = f->read(f->ctx, at + k * f->prog_size, buf, f->prog_size);
 		if (err)
 			return err;
 		for (n = 0; n < f->prog_size && buf[n] == 0; n++)
@@ -106,7 +109,7 @@ int fota_stage_resume(struct fota_stage *st, const struct fota_boot_cfg *boot,
 	while (st->written < k * st->block) {
 		n = k * st->block - st->written;
 		n = n < sizeof(buf) ? n : (uint32_t)sizeof(buf);
-		err = f->read(f->ctx, base(st) + st->written, buf, n);
+		err = f->read(f->ctx, at + f->sector_size + st->written, buf, n);
 		if (err)
 			return err;
 		err = fota_image_verifier_feed(&st->ver, buf, n, NULL);
@@ -133,15 +136,16 @@ const struct fota_image_info *fota_stage_info(const struct fota_stage *st)
 static int program(struct fota_stage *st, const uint8_t *p, uint32_t len)
 {
 	const struct fota_flash *f = st->boot->flash;
+	uint32_t at = base(st);
 	int err;
 
 	while (st->erased < st->written + len) {
-		err = f->erase(f->ctx, base(st) + st->erased);
+		err = f->erase(f->ctx, at + st->erased);
 		if (err)
 			return err;
 		st->erased += f->sector_size;
 	}
-	err = f->prog(f->ctx, base(st) + st->written, p, len);
+	err = f->prog(f->ctx, at + st->written, p, len);
 	if (err)
 		return err;
 	st->written += len;
@@ -173,7 +177,7 @@ int fota_stage_write(struct fota_stage *st, const void *data, size_t len)
 				st->npend = 0;
 			}
 		} else {
-			uint32_t whole = (uint32_t)(len - len % unit);
+			uint32_t whole = (uint32_t)len & ~(unit - 1); /* (a power of two) */
 
 			err = program(st, p, whole);
 			if (err)
@@ -193,10 +197,12 @@ int fota_stage_finish(struct fota_stage *st, struct fota_image_info *info)
 	if (err)
 		return err;
 	if (st->npend) {
+		const struct fota_flash *f = st->boot->flash;
+		uint32_t unit = f->prog_size;
+
 		/* The last unit, padded with the erased value (which programs nothing). */
-		memset(st->pend + st->npend, st->boot->flash->erased,
-		       st->boot->flash->prog_size - st->npend);
-		err = program(st, st->pend, st->boot->flash->prog_size);
+		memset(st->pend + st->npend, f->erased, unit - st->npend);
+		err = program(st, st->pend, unit);
 		if (err)
 			return err;
 		st->npend = 0;

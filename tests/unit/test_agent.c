@@ -1087,8 +1087,9 @@ static void relative_redirect_from_a_url_without_a_path_gets_its_slash(void **st
 
 static void redirect_to_another_scheme_gives_1004_without_following(void **state)
 {
+	/* "http:x" and "x:/fw.bin": shorter than "http://", with a scheme all the same. */
 	static const char *const locations[] = { "ftp://files.test/fw.bin", "file:/fw.bin",
-						 "mailto:ops@files.test" };
+						 "mailto:ops@files.test", "http:x", "x:/fw.bin" };
 
 	(void)state;
 	for (size_t i = 0; i < FOTA_ARRAY_SIZE(locations); i++) {
@@ -1158,6 +1159,24 @@ static void relative_redirect_making_the_url_too_long_gives_1004(void **state)
 	assert_int_equal(indications(v, 8), 1);
 	assert_int_equal(v[0], -1004);
 	assert_int_equal(reboots, 0);
+}
+
+static void short_relative_redirect_and_upper_case_scheme_are_resolved(void **state)
+{
+	(void)state;
+	url_mode("http://a.test/dir/start");
+	/* Shorter than "http://": a path relative to /dir/; then an absolute URL whose
+	 * scheme is in capitals. */
+	fake_server_route(&srv, "/dir/start", FAKE_REDIRECT)->location = "n";
+	fake_server_route(&srv, "/dir/n", FAKE_REDIRECT)->location = "HTTP://b.test" FW_PATH;
+	serve_file(FW_PATH, &img, ETAG);
+	attempt();
+	assert_int_equal(srv.nconns, 3);
+	assert_string_equal(req_line(1), "GET /dir/n HTTP/1.1");
+	assert_string_equal(srv.conns[2].host, "b.test");
+	assert_string_equal(req_line(2), "GET " FW_PATH " HTTP/1.1");
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
 }
 
 /* /r0 -> /r1 -> ... -> /r<hops - 1> -> the file. */
@@ -2604,6 +2623,7 @@ int main(void)
 		T(path_relative_and_scheme_relative_redirects_are_resolved),
 		T(query_only_redirect_keeps_the_path),
 		T(relative_redirect_from_a_url_without_a_path_gets_its_slash),
+		T(short_relative_redirect_and_upper_case_scheme_are_resolved),
 		T(redirect_to_another_scheme_gives_1004_without_following),
 		T(redirect_to_a_location_that_is_no_url_gives_1000),
 		T(relative_redirect_making_the_url_too_long_gives_1004),
