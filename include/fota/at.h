@@ -45,7 +45,8 @@ typedef int (*fota_at_handler)(struct fota_at *at, void *user, enum fota_at_kind
 			       const char *args, size_t len);
 
 struct fota_at_cmd {
-	const char *name;   /* "I" or "E" for basic commands, "+CMEE" for extended ones */
+	const char *name;   /* "I" or "E" for basic commands, "+CMEE" for extended ones
+			     * (V.250's name characters: letters, digits, ! % - . / : _) */
 	fota_at_handler fn;
 };
 

@@ -43,6 +43,11 @@ void fota_settings_default(struct fota_settings *s);
 /* fota_tag_name: "KEY", "AUTO", "PERIOD" or "URL". */
 const char *fota_tag_name(enum fota_tag tag);
 
+/* fota_settings_get: the value of tag in s as *v: the string (s's, NUL-terminated) and
+ * its length for KEY and URL, the number (str NULL) for AUTO and PERIOD. */
+void fota_settings_get(const struct fota_settings *s, enum fota_tag tag,
+		       struct fota_setting_value *v);
+
 /* fota_settings_check: checks v against the contract's rules for tag: KEY 0-64 printable
  * characters without '"'; AUTO 0 or 1; PERIOD 60-4294967295; URL empty or a parseable
  * http:// or https:// URL of at most 255 bytes. Returns FOTA_OK, FOTA_ERR_INVAL (wrong

@@ -14,10 +14,8 @@ FOTA_NOINLINE static void out(struct fota_at *at, const char *s, size_t n)
 		at->write(at->write_ctx, s, n);
 }
 
-static void outs(struct fota_at *at, const char *s)
-{
-	out(at, s, strlen(s));
-}
+/* A string literal, its length known at compile time. */
+#define OUT_LIT(at, lit) out(at, lit, sizeof(lit) - 1)
 
 void fota_at_init(struct fota_at *at, const struct fota_at_cmd *cmds, size_t ncmds, void *user,
 		  fota_at_write_fn write, void *write_ctx)
@@ -250,13 +248,13 @@ static const char *cme_text(unsigned code)
 static void final_result(struct fota_at *at, int err)
 {
 	if (err == FOTA_OK) {
-		outs(at, "\r\nOK\r\n");
+		OUT_LIT(at, "\r\nOK\r\n");
 	} else if (err > 0 || at->cmee == 0) {
-		outs(at, "\r\nERROR\r\n");
+		OUT_LIT(at, "\r\nERROR\r\n");
 	} else {
 		unsigned code = fota_at_cme_code(err);
 
-		outs(at, "\r\n+CME ERROR: ");
+		OUT_LIT(at, "\r\n+CME ERROR: ");
 		at->flags |= FOTA_AT_F_INFO; /* the line is open: the print functions go on with it */
 		if (at->cmee == 1)
 			fota_at_print_u32(at, code);
@@ -293,12 +291,12 @@ static int cmd_cmee(struct fota_at *at, void *user, enum fota_at_kind kind, cons
 	(void)user;
 	switch (kind) {
 	case FOTA_AT_READ:
-		fota_at_print(at, "+CMEE: ");
-		fota_at_print_u32(at, at->cmee);
-		fota_at_endl(at);
-		return FOTA_OK;
 	case FOTA_AT_TEST:
-		fota_at_print(at, "+CMEE: (0-2)");
+		fota_at_print(at, "+CMEE: ");
+		if (kind == FOTA_AT_READ)
+			fota_at_print_u32(at, at->cmee);
+		else
+			fota_at_print(at, "(0-2)");
 		fota_at_endl(at);
 		return FOTA_OK;
 	case FOTA_AT_SET:
@@ -338,12 +336,6 @@ static const struct fota_at_cmd *find(const struct fota_at *at, const char *name
 
 /* ---- the command line ------------------------------------------------------------ */
 
-static bool is_name_char(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '!' || c == '%' || c == '-' || c == '.' || c == '/' || c == ':' || c == '_';
-}
-
 /* Runs one command starting at line[*pos], advancing *pos past it (and past a ';'). */
 static int run_one(struct fota_at *at, const char *s, size_t len, size_t *pos)
 {
@@ -353,26 +345,31 @@ static int run_one(struct fota_at *at, const char *s, size_t len, size_t *pos)
 	bool quoted = false;
 
 	if (s[i] == '+' || s[i] == '&' || s[i] == '$' || s[i] == '^') {
-		/* Extended command: a prefix, a name, then ?, =?, =args or nothing, to ';'. */
+		/* Extended command: a prefix, a name, then ?, =?, =args or nothing, to ';'.
+		 * The name runs to one of those: a name with a byte V.250 does not allow
+		 * in one (letters, digits, ! % - . / : _) is in no table, so it is answered
+		 * ERROR as junk after a name would be. */
 		i++;
-		while (i < len && is_name_char(s[i]))
+		while (i < len && s[i] != '?' && s[i] != '=' && s[i] != ';')
 			i++;
 		name_len = i - name;
 		if (i < len && s[i] == '?') {
 			kind = FOTA_AT_READ;
 			i++;
-		} else if (i + 1 < len && s[i] == '=' && s[i + 1] == '?') {
-			kind = FOTA_AT_TEST;
-			i += 2;
 		} else if (i < len && s[i] == '=') {
-			kind = FOTA_AT_SET;
-			args = ++i;
-			while (i < len && (quoted || s[i] != ';')) {
-				if (s[i] == '"')
-					quoted = !quoted;
+			if (++i < len && s[i] == '?') {
+				kind = FOTA_AT_TEST;
 				i++;
+			} else {
+				kind = FOTA_AT_SET;
+				args = i;
+				while (i < len && (quoted || s[i] != ';')) {
+					if (s[i] == '"')
+						quoted = !quoted;
+					i++;
+				}
+				args_len = i - args;
 			}
-			args_len = i - args;
 		}
 		if (i < len && s[i] != ';')
 			return 1; /* junk after the command */
@@ -447,12 +444,10 @@ void fota_at_input(struct fota_at *at, const char *data, size_t len)
 			if (at->flags & FOTA_AT_F_ECHO)
 				out(at, data + echoed, i + 1 - echoed);
 			echoed = i + 1;
-			if (at->flags & FOTA_AT_F_OVERFLOW) {
-				at->flags |= FOTA_AT_F_BUSY;
-				final_result(at, 1);
-			} else {
+			if (at->flags & FOTA_AT_F_OVERFLOW)
+				final_result(at, 1); /* nothing ran: no URC is queued */
+			else
 				run_line(at);
-			}
 			at->len = 0;
 			at->flags &= (uint8_t)~FOTA_AT_F_OVERFLOW;
 		} else if (c == LF) {
@@ -466,6 +461,6 @@ void fota_at_input(struct fota_at *at, const char *data, size_t len)
 			at->flags |= FOTA_AT_F_OVERFLOW;
 		}
 	}
-	if ((at->flags & FOTA_AT_F_ECHO) && echoed < len)
-		out(at, data + echoed, len - echoed);
+	if (at->flags & FOTA_AT_F_ECHO)
+		out(at, data + echoed, len - echoed); /* (nothing when all was echoed) */
 }

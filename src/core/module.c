@@ -13,28 +13,43 @@ FOTA_STATIC_ASSERT(FOTA_AT_LINE_MAX >= sizeof("AT+UPGRADE=\"URL\",\"\",1") - 1 +
 
 /* ---- AT+UPGRADE ------------------------------------------------------------------- */
 
-static void print_tag_value(struct fota_at *at, const struct fota_settings *s, enum fota_tag tag)
+/* The start of an answer line about a setting: +UPGRADE: "<TAG>", */
+static void print_tag(struct fota_at *at, enum fota_tag tag)
 {
 	const char *name = fota_tag_name(tag);
 
 	fota_at_print(at, "+UPGRADE: ");
 	fota_at_print_quoted(at, name, strlen(name));
 	fota_at_print(at, ",");
-	switch (tag) {
-	case FOTA_TAG_KEY:
-		fota_at_print_quoted(at, s->key, strlen(s->key));
-		break;
-	case FOTA_TAG_URL:
-		fota_at_print_quoted(at, s->url, strlen(s->url));
-		break;
-	case FOTA_TAG_AUTO:
-		fota_at_print_u32(at, s->autoup);
-		break;
-	default:
-		fota_at_print_u32(at, s->period);
-		break;
-	}
+}
+
+static void print_tag_value(struct fota_at *at, const struct fota_settings *s, enum fota_tag tag)
+{
+	struct fota_setting_value v;
+
+	print_tag(at, tag);
+	fota_settings_get(s, tag, &v);
+	if (v.str)
+		fota_at_print_quoted(at, v.str, v.len);
+	else
+		fota_at_print_u32(at, v.num);
 	fota_at_endl(at);
+}
+
+/* The test form's answer, one line per setting (in enum fota_tag's order), 27.007 style:
+ * a string's maximum length or a number's range, then savetoNV's. */
+static void print_test(struct fota_at *at)
+{
+	static const char *const range[FOTA_TAG_COUNT] = { "64", "(0,1)", "(60-4294967295)",
+							   "255" };
+	unsigned tag;
+
+	for (tag = 0; tag < FOTA_TAG_COUNT; tag++) {
+		print_tag(at, (enum fota_tag)tag);
+		fota_at_print(at, range[tag]);
+		fota_at_print(at, ",(0,1)");
+		fota_at_endl(at);
+	}
 }
 
 /* ",<v>" of an answer line. */
@@ -112,12 +127,7 @@ static int cmd_upgrade(struct fota_at *at, void *user, enum fota_at_kind kind, c
 		print_status(at, &m->status);
 		return FOTA_OK;
 	case FOTA_AT_TEST:
-		/* 27.007 style: a string's maximum length, a number's range; then savetoNV. */
-		fota_at_print(at, "+UPGRADE: \"KEY\",64,(0,1)\r\n"
-			      "+UPGRADE: \"AUTO\",(0,1),(0,1)\r\n"
-			      "+UPGRADE: \"PERIOD\",(60-4294967295),(0,1)\r\n"
-			      "+UPGRADE: \"URL\",255,(0,1)");
-		fota_at_endl(at);
+		print_test(at);
 		return FOTA_OK;
 	default:
 		return upgrade_set(m, args, len);
@@ -193,11 +203,15 @@ int fota_module_upgrade_done(struct fota_module *m, int result, bool new_boot)
 	st.code = (int16_t)fota_upgrade_code(result);
 	if (new_boot) {
 		char line[sizeof("+UPGRADEVER: \"\"") + FOTA_VERSION_MAX];
-		size_t n = strlen(v) < FOTA_VERSION_MAX ? strlen(v) : FOTA_VERSION_MAX;
+		size_t n = strlen(v);
+
+		if (n > FOTA_VERSION_MAX)
+			n = FOTA_VERSION_MAX;
 
 		memcpy(line, "+UPGRADEVER: \"", 14);
 		memcpy(line + 14, v, n);
-		memcpy(line + 14 + n, "\"", 2);
+		line[14 + n] = '"';
+		line[15 + n] = '\0';
 		fota_at_urc(&m->at, line);
 	}
 	return fota_module_set_status(m, &st);
@@ -218,7 +232,7 @@ int fota_module_init(struct fota_module *m, const struct fota_module_config *cfg
 	m->at.more = cfg->cmds;
 	m->at.nmore = cfg->cmds ? cfg->ncmds : 0;
 	fota_settings_default(&m->settings.now);
-	m->settings.saved = m->settings.now;
+	fota_settings_default(&m->settings.saved);
 	err = fota_nv_mount(&m->nv, cfg->flash, cfg->nv_base, cfg->nv_size);
 	if (err)
 		return err;

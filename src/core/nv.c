@@ -274,15 +274,16 @@ static int compact(struct fota_nv *nv, uint8_t type, const uint8_t *data, uint32
 
 int fota_nv_mount(struct fota_nv *nv, const struct fota_flash *flash, uint32_t base, uint32_t size)
 {
-	uint8_t b[HALF_HDR];
-	uint32_t gen[2], h;
-	bool ok[2];
+	uint8_t b[HALF_HDR], active = 1;
+	uint32_t gen = 0, g, h;
+	bool ok = false;
 	struct scan s;
 	int err;
 
 	memset(nv, 0, sizeof(*nv));
-	if (!fota_flash_valid(flash) || !size || size % (2 * flash->sector_size) ||
-	    base % flash->sector_size || base > flash->size || size > flash->size - base)
+	/* (the sector size is a power of two: fota_flash_valid) */
+	if (!fota_flash_valid(flash) || !size || (size & (2 * flash->sector_size - 1)) ||
+	    (base & (flash->sector_size - 1)) || base > flash->size || size > flash->size - base)
 		return FOTA_ERR_INVAL;
 	nv->flash = flash;
 	nv->base = base;
@@ -290,23 +291,28 @@ int fota_nv_mount(struct fota_nv *nv, const struct fota_flash *flash, uint32_t b
 	/* One record of the largest size must fit in an empty half. */
 	if (nv->half < HALF_HDR + rec_size(nv, FOTA_NV_RECORD_MAX))
 		return FOTA_ERR_INVAL;
+	/* Half 1 wins if it alone is valid or its generation is newer (serial-number
+	 * compare: a - b in 1..2^31-1, so a wrapped counter still orders). Blank or damaged:
+	 * "active" 1 with generation 0, so the first write formats half 0 as generation 1. */
 	for (h = 0; h < 2; h++) {
 		err = rd(nv, half_addr(nv, h), b, HALF_HDR);
 		if (err)
 			return err;
-		gen[h] = fota_get_le32(b + 4);
-		ok[h] = fota_get_le32(b) == HALF_MAGIC && b[8] == HALF_VERSION &&
-			b[9] == flash->prog_size && fota_get_le32(b + 12) == fota_crc32(0, b, 12);
+		g = fota_get_le32(b + 4);
+		if (fota_get_le32(b) == HALF_MAGIC && b[8] == HALF_VERSION &&
+		    b[9] == flash->prog_size && fota_get_le32(b + 12) == fota_crc32(0, b, 12) &&
+		    (!ok || g - gen - 1u < 0x7FFFFFFFu)) {
+			ok = true;
+			active = (uint8_t)h;
+			gen = g;
+		}
 	}
-	/* Half 1 wins if it alone is valid or its generation is newer (serial-number
-	 * compare: a - b in 1..2^31-1, so a wrapped counter still orders). Blank or damaged:
-	 * "active" 1 with generation 0, so the first write formats half 0 as generation 1. */
-	nv->active = !ok[0] || (ok[1] && gen[1] - gen[0] - 1u < 0x7FFFFFFFu);
+	nv->active = active;
 	nv->wr = nv->half;
-	if (!ok[nv->active])
+	if (!ok)
 		return FOTA_OK;
 	nv->formatted = true;
-	nv->gen = gen[nv->active];
+	nv->gen = gen;
 	err = find(nv, 0, &s); /* checks every record; the last valid one has the last seq */
 	if (err == FOTA_OK)
 		nv->seq = s.r.seq + 1;

@@ -78,26 +78,36 @@ static void apply(struct fota_settings *s, enum fota_tag tag, const struct fota_
 	}
 }
 
-/* Encodes s, with tag replaced by v, into b (REC_MAX bytes); returns the length. */
-static size_t encode(const struct fota_settings *s, enum fota_tag tag,
-		     const struct fota_setting_value *v, uint8_t *b)
+void fota_settings_get(const struct fota_settings *s, enum fota_tag tag,
+		       struct fota_setting_value *v)
 {
-	const char *key = tag == FOTA_TAG_KEY ? v->str : s->key;
-	const char *url = tag == FOTA_TAG_URL ? v->str : s->url;
-	size_t kl = tag == FOTA_TAG_KEY ? v->len : strlen(s->key);
-	size_t ul = tag == FOTA_TAG_URL ? v->len : strlen(s->url), n = 0;
+	v->str = tag == FOTA_TAG_KEY ? s->key : tag == FOTA_TAG_URL ? s->url : NULL;
+	v->len = v->str ? strlen(v->str) : 0;
+	v->num = tag == FOTA_TAG_AUTO ? s->autoup : s->period;
+}
 
-	b[n++] = REC_FORMAT;
-	b[n++] = tag == FOTA_TAG_AUTO ? (uint8_t)v->num : s->autoup;
-	fota_put_le32(b + n, tag == FOTA_TAG_PERIOD ? v->num : s->period);
-	n += 4;
-	b[n++] = (uint8_t)kl;
-	memcpy(b + n, key, kl);
-	n += kl;
-	fota_put_le16(b + n, (uint16_t)ul);
-	n += 2;
-	memcpy(b + n, url, ul);
-	return n + ul;
+/* Encodes s, with tag replaced by v, into b (REC_MAX bytes); returns the length. Out of
+ * line: its values are on the stack only while it runs, not under fota_nv_write. */
+FOTA_NOINLINE static size_t encode(const struct fota_settings *s, enum fota_tag tag,
+				   const struct fota_setting_value *v, uint8_t *b)
+{
+	struct fota_setting_value f[FOTA_TAG_COUNT];
+	size_t kl, ul;
+	unsigned t;
+
+	for (t = 0; t < FOTA_TAG_COUNT; t++)
+		fota_settings_get(s, (enum fota_tag)t, &f[t]);
+	f[tag] = *v;
+	kl = f[FOTA_TAG_KEY].len;
+	ul = f[FOTA_TAG_URL].len;
+	b[0] = REC_FORMAT;
+	b[1] = (uint8_t)f[FOTA_TAG_AUTO].num;
+	fota_put_le32(b + 2, f[FOTA_TAG_PERIOD].num);
+	b[6] = (uint8_t)kl;
+	memcpy(b + 7, f[FOTA_TAG_KEY].str, kl);
+	fota_put_le16(b + 7 + kl, (uint16_t)ul);
+	memcpy(b + 9 + kl, f[FOTA_TAG_URL].str, ul);
+	return 9 + kl + ul;
 }
 
 /* Decodes and re-checks every field: a record that passed its CRC but holds values the
@@ -116,7 +126,9 @@ static int decode(struct fota_settings *s, const uint8_t *b, size_t len)
 	ul = fota_get_le16(b + 7 + kl);
 	if (7 + kl + 2 + ul != len)
 		return FOTA_ERR_CORRUPT;
-	memset(v, 0, sizeof(v));
+	/* (check and apply read str of every value, len of a string, num of a number) */
+	v[FOTA_TAG_AUTO].str = NULL;
+	v[FOTA_TAG_PERIOD].str = NULL;
 	v[FOTA_TAG_KEY].str = (const char *)b + 7;
 	v[FOTA_TAG_KEY].len = kl;
 	v[FOTA_TAG_AUTO].num = b[1];

@@ -198,6 +198,11 @@ static void unknown_commands_answer_plain_error_whatever_cmee(void **state)
 	assert_string_equal(cmd("AT+FOO=1"), "\r\nERROR\r\n");
 	assert_string_equal(cmd("AT#"), "\r\nERROR\r\n");
 	assert_string_equal(cmd("AT+CGSNX"), "\r\nERROR\r\n");
+	/* A name with a byte V.250 does not allow in one names no command: nothing runs. */
+	assert_string_equal(cmd("AT+CMEE#=0"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CMEE\"=0"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CMEE=0;+CMEE#?"), "\r\nERROR\r\n");
+	assert_string_equal(cmd("AT+CMEE?"), "\r\n+CMEE: 0\r\n\r\nOK\r\n");
 }
 
 static void cmee_selects_error_number_or_text(void **state)
@@ -826,6 +831,31 @@ static void ready_says_rdy(void **state)
 	assert_string_equal(outbuf, "\r\nRDY\r\n");
 }
 
+/* fota_settings_get: each setting's value as AT+UPGRADE="TAG" answers it and NV stores it. */
+static void settings_get_gives_each_value(void **state)
+{
+	struct fota_settings s;
+	struct fota_setting_value v;
+
+	(void)state;
+	fota_settings_default(&s);
+	strcpy(s.key, "abc");
+	strcpy(s.url, "http://h/f");
+	s.period = 3600;
+	fota_settings_get(&s, FOTA_TAG_KEY, &v);
+	assert_ptr_equal(v.str, s.key);
+	assert_int_equal(v.len, 3);
+	fota_settings_get(&s, FOTA_TAG_URL, &v);
+	assert_ptr_equal(v.str, s.url);
+	assert_int_equal(v.len, 10);
+	fota_settings_get(&s, FOTA_TAG_AUTO, &v);
+	assert_null(v.str);
+	assert_int_equal(v.num, 1);
+	fota_settings_get(&s, FOTA_TAG_PERIOD, &v);
+	assert_null(v.str);
+	assert_int_equal(v.num, 3600);
+}
+
 static void settings_ram_stays_within_budget(void **state)
 {
 	(void)state;
@@ -874,6 +904,7 @@ int main(void)
 		T(engine_corners_answer_as_v250_says),
 		T(basic_commands_refuse_the_forms_they_do_not_have),
 		T(ready_says_rdy),
+		T(settings_get_gives_each_value),
 		T(settings_ram_stays_within_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
