@@ -92,10 +92,11 @@ void fota_module_ready(struct fota_module *m);
 void fota_module_input(struct fota_module *m, const char *data, size_t len);
 
 /* fota_upgrade_code: the <error code> of AT+UPGRADE? (0, -1000..-1006) for an enum
- * fota_err of an upgrade attempt: VERIFY, CORRUPT, BADMSG, NOTSUP -> -1003 (invalid
- * firmware); FBIG, NOSPC, IO, FLASH_RULE, POWER -> -1005 (firmware store); NETDOWN, DNS,
- * TIMEDOUT -> -1001 (network); CONNREFUSED, CONNRESET -> -1002 (connection); PROTO,
- * BADMSG of HTTP are told apart by the download itself; anything else -> -1006. */
+ * fota_err of an upgrade attempt: VERIFY, ROLLBACK, CORRUPT, BADMSG, NOTSUP -> -1003
+ * (invalid firmware); FBIG, NOSPC, IO, FLASH_RULE, POWER -> -1005 (firmware store);
+ * NETDOWN, DNS, TIMEDOUT -> -1001 (network); CONNREFUSED, TLS, CONNRESET -> -1002
+ * (connection); PROTO, BADMSG of HTTP are told apart by the download itself; anything
+ * else -> -1006. */
 int fota_upgrade_code(int err);
 
 /* fota_module_set_status: makes st (the caller's) what AT+UPGRADE? answers. A result

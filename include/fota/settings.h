@@ -60,7 +60,7 @@ int fota_settings_check(enum fota_tag tag, const struct fota_setting_value *v);
 int fota_settings_load(struct fota_settings_store *st, struct fota_nv *nv);
 
 /* fota_settings_set: checks and sets tag to v; with save, writes NV first (a record
- * built on a 332-byte stack buffer). On any error nothing changes. Returns FOTA_OK, an
+ * built on a 328-byte stack buffer). On any error nothing changes. Returns FOTA_OK, an
  * error of fota_settings_check, or the NV store's error. */
 int fota_settings_set(struct fota_settings_store *st, struct fota_nv *nv, enum fota_tag tag,
 		      const struct fota_setting_value *v, bool save);
