@@ -255,6 +255,8 @@ FOTA_NOINLINE static int follow(struct fota_agent *a, const char *loc)
 			keep = origin;
 		} else if (loc[0] == '?' || loc[0] == '#') {
 			keep = end;
+			while (loc[0] == '#' && u[keep] && u[keep] != '#')
+				keep++; /* a fragment alone keeps the query (RFC 3986 5.2.2) */
 		} else {
 			/* A relative path replaces the last segment of the current path. */
 			keep = origin;

@@ -1047,6 +1047,28 @@ static void path_relative_and_scheme_relative_redirects_are_resolved(void **stat
 	assert_staged(&img, true);
 }
 
+/* A Location of a fragment alone is the same resource: path and query kept. */
+static void fragment_only_redirect_keeps_the_path_and_query(void **state)
+{
+	struct fake_route *r;
+
+	(void)state;
+	url_mode("http://a.test/dir/start?q=1");
+	r = fake_server_route(&srv, "/dir/start", FAKE_REDIRECT);
+	r->location = "#part";
+	start();
+	run_until_closed(1);
+	r->kind = FAKE_FILE;
+	r->body = img.p;
+	r->len = img.len;
+	r->etag = ETAG;
+	run_until_idle(600000);
+	assert_int_equal(srv.nconns, 2);
+	assert_string_equal(req_line(1), "GET /dir/start?q=1 HTTP/1.1");
+	assert_int_equal(reboots, 1);
+	assert_staged(&img, true);
+}
+
 static void query_only_redirect_keeps_the_path(void **state)
 {
 	struct fake_route *r;
@@ -2622,6 +2644,7 @@ int main(void)
 		T(relative_redirect_keeps_the_port),
 		T(path_relative_and_scheme_relative_redirects_are_resolved),
 		T(query_only_redirect_keeps_the_path),
+		T(fragment_only_redirect_keeps_the_path_and_query),
 		T(relative_redirect_from_a_url_without_a_path_gets_its_slash),
 		T(short_relative_redirect_and_upper_case_scheme_are_resolved),
 		T(redirect_to_another_scheme_gives_1004_without_following),
