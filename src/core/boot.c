@@ -35,7 +35,7 @@
 #define F_NOREVERT 1u /* R held no valid image: nothing to revert to */
 
 FOTA_STATIC_ASSERT(FOTA_COPY_BUF % FOTA_FLASH_PROG_MAX == 0, copy_buf_whole_prog_units);
-FOTA_STATIC_ASSERT(JSLOTS <= 8, slot_mask_fits);
+FOTA_STATIC_ASSERT(2 * JSLOTS <= 16, slot_mask_fits); /* both halves in an unsigned */
 
 /* The newest record in RAM, with where it is and where the next one goes. */
 struct jnl {
@@ -179,7 +179,7 @@ static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
 {
 	const struct fota_flash *f;
 	uint8_t b[JSLOT];
-	unsigned erased[2] = { 0, 0 };
+	unsigned erased = 0; /* bit h * JSLOTS + s: slot s of half h reads erased */
 	int err;
 
 	jinit(j);
@@ -194,7 +194,7 @@ static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
 			if (err)
 				return err;
 			if (all_are(b, JSLOT, f->erased)) {
-				erased[h] |= 1u << s;
+				erased |= 1u << (h * JSLOTS + s);
 				continue;
 			}
 			gen = fota_get_le32(b + 4);
@@ -211,7 +211,7 @@ static int jmount(const struct fota_boot_cfg *c, struct jnl *j)
 		}
 	}
 	for (unsigned s = j->slot + 1u; j->gen && s < JSLOTS; s++) {
-		if (erased[j->half] >> s & 1u) {
+		if (erased >> (j->half * JSLOTS + s) & 1u) {
 			j->next = (uint8_t)s;
 			break;
 		}

@@ -21,18 +21,18 @@ const char *fota_strerror(int err)
 	return "?";
 }
 
-static char upper(char c)
-{
-	return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-}
-
 bool fota_strcaseeq(const char *a, size_t len, const char *b)
 {
 	size_t i;
 
-	for (i = 0; i < len; i++)
-		if (!b[i] || upper(a[i]) != upper(b[i]))
+	for (i = 0; i < len; i++) {
+		char c = (char)(a[i] | 0x20);
+
+		/* b ends early, or the bytes differ other than in a letter's case (setting
+		 * bit 5 lowers a letter, and only A-Z and a-z lower to a-z). */
+		if (!b[i] || (a[i] != b[i] && (c != (b[i] | 0x20) || c < 'a' || c > 'z')))
 			return false;
+	}
 	return b[i] == '\0';
 }
 
@@ -124,5 +124,6 @@ bool fota_flash_valid(const struct fota_flash *f)
 {
 	return f && f->read && f->prog && f->erase && is_pow2(f->sector_size) &&
 	       is_pow2(f->prog_size) && f->prog_size <= FOTA_FLASH_PROG_MAX &&
-	       f->prog_size <= f->sector_size && f->size && f->size % f->sector_size == 0;
+	       f->prog_size <= f->sector_size && f->size &&
+	       !(f->size & (f->sector_size - 1)); /* a whole number of sectors */
 }

@@ -60,15 +60,21 @@ static void put_text(struct out *o, const char *s, size_t n, char min)
 	put(o, s, n);
 }
 
-static void puts_(struct out *o, const char *s)
+/* put_text of the NUL-terminated s. */
+static void put_str(struct out *o, const char *s, char min)
 {
-	put(o, s, strlen(s));
+	put_text(o, s, strlen(s), min);
 }
 
-FOTA_NOINLINE static void put_u32(struct out *o, uint32_t v)
-{
-	char b[10], *p = fota_fmt_u32(b + sizeof(b), v);
+/* Puts the string literal s (its length known at compile time, no strlen). */
+#define put_lit(o, s) put(o, s, sizeof(s) - 1)
 
+/* Puts the byte c, then v in decimal. */
+FOTA_NOINLINE static void put_u32(struct out *o, char c, uint32_t v)
+{
+	char b[11], *p = fota_fmt_u32(b + sizeof(b), v);
+
+	*--p = c;
 	put(o, p, (size_t)(b + sizeof(b) - p));
 }
 
@@ -77,8 +83,8 @@ static void put_header(struct out *o, const char *name, const char *v)
 {
 	if (!v || !*v)
 		return;
-	puts_(o, name);
-	put_text(o, v, strlen(v), ' ');
+	put(o, name, strlen(name));
+	put_str(o, v, ' ');
 	put(o, "\r\n", 2);
 }
 
@@ -95,30 +101,28 @@ int fota_http_write_request(const struct fota_http_req *req, char *buf, size_t c
 	path = u->path_len ? u->path : "/";
 	plen = u->path_len ? u->path_len : 1;
 
-	put_text(&o, req->method, strlen(req->method), '!');
+	put_str(&o, req->method, '!');
 	put(&o, " /", path[0] == '?' ? 2 : 1);
 	put_text(&o, path, plen, '!');
 	if (q && *q) {
 		/* Join the extra query to the path's own: '?' starts one, '&' adds to one. */
-		if (!memchr(path, '?', plen))
-			put(&o, "?", 1);
-		else if (path[plen - 1] != '?' && path[plen - 1] != '&')
-			put(&o, "&", 1);
-		put_text(&o, q, strlen(q), '!');
+		const char *sep = memchr(path, '?', plen) ? "&" : "?";
+
+		if (*sep == '?' || (path[plen - 1] != '?' && path[plen - 1] != '&'))
+			put(&o, sep, 1);
+		put_str(&o, q, '!');
 	}
-	puts_(&o, " HTTP/1.1\r\nHost: ");
+	put_lit(&o, " HTTP/1.1\r\nHost: ");
 	v6 = memchr(u->host, ':', u->host_len) != NULL; /* an IPv6 address: in brackets */
 	put(&o, "[", v6);
 	put_text(&o, u->host, u->host_len, '!');
 	put(&o, "]", v6);
-	if (u->port != (u->https ? 443 : 80)) {
-		put(&o, ":", 1);
-		put_u32(&o, u->port);
-	}
-	puts_(&o, "\r\nUser-Agent: openfota/0.1\r\nAccept: */*\r\nConnection: close\r\n");
+	if (u->port != (u->https ? 443 : 80))
+		put_u32(&o, ':', u->port);
+	put_lit(&o, "\r\nUser-Agent: openfota/0.1\r\nConnection: close\r\n");
 	if (req->range) {
-		puts_(&o, "Range: bytes=");
-		put_u32(&o, req->range_from);
+		put_lit(&o, "Range: bytes");
+		put_u32(&o, '=', req->range_from); /* "=<range_from>" */
 		put(&o, "-\r\n", 3);
 		/* If-Range means nothing without Range (RFC 9110 13.1.5). */
 		put_header(&o, "If-Range: ", req->if_range);
@@ -523,12 +527,20 @@ static int line_byte(struct fota_http_parser *p, uint8_t c)
 	}
 	if ((c < ' ' && c != '\t') || c == 0x7F)
 		return FOTA_ERR_BADMSG; /* NUL and other controls */
-	if (p->state == S_STATUS && p->line_len < 7 && c != (uint8_t)"HTTP/1."[p->line_len])
-		return FOTA_ERR_BADMSG; /* not HTTP/1.x: refuse early, not after a long line */
-	if (p->state == S_HEADER && !p->line_len && is_ows((char)c))
-		return FOTA_ERR_BADMSG; /* obs-fold, refused (RFC 9112 5.2) */
-	if (p->state == S_CHUNK_END)
+	switch (p->state) {
+	case S_STATUS:
+		if (p->line_len < 7 && c != (uint8_t)"HTTP/1."[p->line_len])
+			return FOTA_ERR_BADMSG; /* not HTTP/1.x: refuse early, not after a long line */
+		break;
+	case S_HEADER:
+		if (!p->line_len && is_ows((char)c))
+			return FOTA_ERR_BADMSG; /* obs-fold, refused (RFC 9112 5.2) */
+		break;
+	case S_CHUNK_END:
 		return FOTA_ERR_BADMSG; /* chunk data longer than its size */
+	default:
+		break;
+	}
 	if (p->line_len < FOTA_HTTP_LINE_MAX) {
 		p->line[p->line_len++] = (char)c;
 	} else if (p->state == S_HEADER) {

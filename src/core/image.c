@@ -30,11 +30,8 @@ static int check_field(const char *f, size_t size)
 		return FOTA_ERR_TOOLONG;
 	if (n == 0)
 		return FOTA_ERR_INVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!text_byte_ok((uint8_t)f[i]))
-			return FOTA_ERR_INVAL;
-	for (size_t i = n; i < size; i++)
-		if (f[i])
+	for (size_t i = 0; i < size; i++)
+		if (i < n ? !text_byte_ok((uint8_t)f[i]) : f[i] != 0)
 			return FOTA_ERR_INVAL;
 	return FOTA_OK;
 }
@@ -153,13 +150,15 @@ int fota_image_hdr_feed(struct fota_image_parser *p, const void *data, size_t le
 	int ret = p->result;
 
 	while (ret == FOTA_ERR_AGAIN && used < len) {
-		uint8_t c = b[used++];
+		const uint8_t *at = b + used++; /* the byte taken, hashed where it is */
+		uint8_t c = *at;
 		uint16_t pos = p->pos;
-		/* Before byte 8 the size is unknown, but then pos < 8 < any CRC offset. */
+		/* Before byte 8 the size is unknown (0), and then crc_at is 0xFFFC, past any
+		 * header: the first bytes are hashed and kept as they must be. */
 		uint16_t crc_at = (uint16_t)(p->info.header_size - 4u);
 
-		if (pos < 8 || pos < crc_at)
-			p->crc = fota_crc32(p->crc, &c, 1);
+		if (pos < crc_at)
+			p->crc = fota_crc32(p->crc, at, 1);
 		if (pos < FOTA_IMAGE_OFF_NAME)
 			p->fixed[pos] = c;
 		else if (pos < FOTA_IMAGE_OFF_VERSION)

@@ -8,57 +8,39 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* Compares the digit runs at *pa and *pb as numbers and moves both past their run.
- * Returns <0, 0 or >0. */
-static int cmp_number(const char **pa, const char **pb)
-{
-	const char *a = *pa, *b = *pb;
-	size_t la = 0, lb = 0;
-	int first_diff = 0;
-
-	while (*a == '0')
-		a++;
-	while (*b == '0')
-		b++;
-	/* Walk both runs together: the first differing digit decides between runs of the
-	 * same length; a longer run (without its leading zeros) is the larger number. */
-	while (is_digit(a[la]) && is_digit(b[lb])) {
-		if (!first_diff && a[la] != b[lb])
-			first_diff = a[la] < b[lb] ? -1 : 1;
-		la++;
-		lb++;
-	}
-	while (is_digit(a[la]))
-		la++;
-	while (is_digit(b[lb]))
-		lb++;
-	*pa = a + la;
-	*pb = b + lb;
-	if (la != lb)
-		return la < lb ? -1 : 1;
-	return first_diff;
-}
-
 int fota_version_cmp(const char *a, const char *b)
 {
+	size_t la, lb;
+
 	if (!a)
 		a = "";
 	if (!b)
 		b = "";
-	while (*a && *b) {
+	for (;;) {
 		if (is_digit(*a) && is_digit(*b)) {
-			int r = cmp_number(&a, &b);
-
-			if (r)
-				return r;
-			continue;
+			/* Two runs of digits: without their leading zeros, the longer run is the
+			 * larger number; runs of the same length compare digit by digit, so walk
+			 * them while they agree (past both runs when they are equal). */
+			while (*a == '0')
+				a++;
+			while (*b == '0')
+				b++;
+			for (la = 0; is_digit(a[la]); la++)
+				;
+			for (lb = 0; is_digit(b[lb]); lb++)
+				;
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			for (; la && *a == *b; la--) {
+				a++;
+				b++;
+			}
 		}
-		if (*a != *b)
-			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		/* Any other byte (or the differing digit) compares as an unsigned value; the
+		 * string that ends first is the smaller. */
+		if (*a != *b || !*a)
+			return (uint8_t)*a - (uint8_t)*b;
 		a++;
 		b++;
 	}
-	if (*a == *b)
-		return 0;
-	return *a ? 1 : -1;
 }

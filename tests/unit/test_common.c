@@ -1,5 +1,5 @@
 /* Unit tests of the shared helpers: CRC-32, little-endian fields, numbers, error names,
- * the emulated flash. */
+ * case-insensitive compare, the flash geometry check, the emulated flash. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +133,52 @@ static void numbers_scan_and_format(void **state)
 	}
 }
 
+static void strcaseeq_folds_letters_only(void **state)
+{
+	(void)state;
+	assert_true(fota_strcaseeq("Content-LENGTH", 14, "content-length"));
+	assert_true(fota_strcaseeq("azAZ09-", 7, "AZaz09-"));
+	assert_true(fota_strcaseeq("", 0, ""));
+	assert_true(fota_strcaseeq("closed", 5, "close")); /* only len bytes count */
+	assert_false(fota_strcaseeq("clos", 4, "close"));   /* b longer */
+	assert_false(fota_strcaseeq("close", 5, "clos"));   /* b shorter */
+	assert_false(fota_strcaseeq("cl\0se", 5, "close"));
+	/* Pairs that differ only in bit 5 but are not letters are not equal. */
+	assert_false(fota_strcaseeq("@", 1, "`"));
+	assert_false(fota_strcaseeq("[", 1, "{"));
+	assert_false(fota_strcaseeq("^", 1, "~"));
+	assert_false(fota_strcaseeq("\x01", 1, "!"));
+	assert_false(fota_strcaseeq(" ", 1, "\0"));
+	assert_false(fota_strcaseeq("\xC1", 1, "\xE1"));
+	assert_true(fota_strcaseeq("\xC1", 1, "\xC1"));
+}
+
+static void flash_valid_checks_the_geometry(void **state)
+{
+	struct fota_simflash sf;
+	struct fota_flash f;
+
+	(void)state;
+	assert_int_equal(fota_simflash_init_mem(&sf, mem, sizeof(mem), 4096, 4), FOTA_OK);
+	f = sf.flash;
+	assert_true(fota_flash_valid(&f));
+	assert_false(fota_flash_valid(NULL));
+	f.size = 3 * 4096 + 2048; /* not a whole number of sectors */
+	assert_false(fota_flash_valid(&f));
+	f.size = 0;
+	assert_false(fota_flash_valid(&f));
+	f = sf.flash;
+	f.sector_size = 3000; /* not a power of two */
+	assert_false(fota_flash_valid(&f));
+	f = sf.flash;
+	f.prog_size = 8192; /* larger than a sector (and than FOTA_FLASH_PROG_MAX) */
+	assert_false(fota_flash_valid(&f));
+	f = sf.flash;
+	f.erase = NULL;
+	assert_false(fota_flash_valid(&f));
+	fota_simflash_close(&sf);
+}
+
 static void error_names(void **state)
 {
 	(void)state;
@@ -156,6 +202,8 @@ int main(void)
 		cmocka_unit_test(simflash_obeys_nor_rules),
 		cmocka_unit_test(simflash_cuts_power_before_operation_n),
 		cmocka_unit_test(numbers_scan_and_format),
+		cmocka_unit_test(strcaseeq_folds_letters_only),
+		cmocka_unit_test(flash_valid_checks_the_geometry),
 		cmocka_unit_test(error_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -824,7 +824,7 @@ static void expect_request(const struct fota_http_req *req, const char *want)
 		assert_int_equal(fota_http_write_request(req, buf, cap, &len), FOTA_ERR_NOMEM);
 }
 
-#define TAIL "User-Agent: openfota/0.1\r\nAccept: */*\r\nConnection: close\r\n"
+#define TAIL "User-Agent: openfota/0.1\r\nConnection: close\r\n"
 
 static void request_writer_writes_exact_bytes(void **state)
 {
