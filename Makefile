@@ -165,9 +165,7 @@ CM4_ELF := $(CM4_PLAIN_ELF) $(CM4_LTO_ELF)
 # Budgets (bytes): the core's text in each probe firmware, the state structures' RAM
 # (struct fota_module + struct fota_agent + struct fota_boot_cfg, with the 1 KiB I/O
 # buffer), the deepest stack path of the core (ports' own frames not included).
-# The agent's goal is 16384 (the quality issue); it is not met yet (16515), so the check
-# holds the agent to a ceiling that stops any growth until it is.
-BUDGET_AGENT ?= 16896
+BUDGET_AGENT ?= 16384
 BUDGET_BOOT  ?= 6144
 BUDGET_RAM   ?= 6144
 BUDGET_STACK ?= 1024
