@@ -102,8 +102,10 @@ echo "unit tests: $passed passed, $failed failed"
 [ "$failed" -ne 0 ] && fail=1
 
 # The report: lines of src/core only (the headers' inline helpers are not counted).
+# Only this run's counters: gcovr would otherwise search the whole tree and merge those
+# of other build folders (another COVERAGE_OUT) with this one's.
 gcovr_args=(--root . --object-directory "$OUT/obj" --gcov-executable "$GCOV"
-	--filter 'src/core/' --exclude-unreachable-branches)
+	--filter 'src/core/' --exclude-unreachable-branches "$OUT/obj")
 echo
 gcovr "${gcovr_args[@]}" || fail=1
 if [ "$HTML" != 0 ]; then

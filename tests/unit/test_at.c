@@ -634,6 +634,28 @@ static void upgrade_result_is_told_and_survives_a_reboot(void **state)
 	assert_string_equal(cmd("AT+UPGRADE?"), "\r\n+UPGRADE: 2,-1003,200,0\r\n\r\nOK\r\n");
 }
 
+/* A version longer than FOTA_VERSION_MAX bytes is told cut to that length. */
+static void upgradever_tells_at_most_the_longest_version(void **state)
+{
+	static const struct fota_module_info longer = {
+		.manufacturer = "AirM2M", .model = "Air780E", .imei = "864000000000008",
+		.version = "AirM2M_780E_V1121_LTE_AT_0123456789012345678901234567890123456789",
+	};
+	struct fota_module_config cfg = {
+		.flash = &sf.flash, .nv_base = NV_BASE, .nv_size = NV_SIZE, .info = &longer,
+		.write = capture,
+	};
+	char want[128];
+
+	(void)state;
+	assert_int_equal(fota_module_init(&mod, &cfg), FOTA_OK);
+	outlen = 0;
+	assert_int_equal(fota_module_upgrade_done(&mod, FOTA_OK, true), FOTA_OK);
+	snprintf(want, sizeof(want), "\r\n+UPGRADEVER: \"%.*s\"\r\n", FOTA_VERSION_MAX,
+		 longer.version);
+	assert_string_equal(outbuf, want);
+}
+
 /* A result that cannot be saved is still answered until the reboot, and the error said. */
 static void upgrade_result_that_cannot_be_saved_returns_the_nv_error(void **state)
 {
@@ -896,6 +918,7 @@ int main(void)
 		T(firmware_commands_extend_the_table),
 		T(upgrade_errors_map_to_the_contract_codes),
 		T(upgrade_result_is_told_and_survives_a_reboot),
+		T(upgradever_tells_at_most_the_longest_version),
 		T(upgrade_result_that_cannot_be_saved_returns_the_nv_error),
 		T(status_record_of_another_shape_reads_as_no_result),
 		T(damaged_settings_record_gives_the_defaults),

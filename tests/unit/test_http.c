@@ -659,6 +659,10 @@ static void lines_and_header_blocks_over_the_limits_are_refused(void **state)
 	n = snprintf(m, sizeof(m), H "X%0*d: 1\r\n\r\n", FOTA_HTTP_LINE_MAX, 0);
 	parse((const uint8_t *)m, (size_t)n, false);
 	assert_int_equal(R.result, FOTA_ERR_TOOLONG);
+	/* A long line whose name is no token: malformed, whatever its length. */
+	n = snprintf(m, sizeof(m), H "X Y: %0*d\r\n\r\n", FOTA_HTTP_LINE_MAX, 0);
+	parse((const uint8_t *)m, (size_t)n, false);
+	assert_int_equal(R.result, FOTA_ERR_BADMSG);
 	/* A chunk size line (with extensions) over the line limit. */
 	n = snprintf(m, sizeof(m), CH "5;x=%0*d\r\nhello\r\n0\r\n\r\n", FOTA_HTTP_LINE_MAX, 0);
 	parse((const uint8_t *)m, (size_t)n, false);
