@@ -56,11 +56,17 @@ compile() { # $1 = source, $2 = flags; object path mirrors the source path
 export -f compile
 export CC OUT
 
+# The tests' helpers (fake server, flaky flash): every tests/unit/*.c but the tests.
+helpers=()
+for f in tests/unit/*.c; do
+	case $f in tests/unit/test_*) ;; *) helpers+=("$f") ;; esac
+done
+
 fail=0
 echo "coverage: building into $OUT"
 {
 	for f in src/core/*.c; do printf '%s\0%s\0' "$f" "$CORE_CFLAGS"; done
-	for f in src/port/posix/*.c tests/unit/fake_server.c "${tests[@]}"; do
+	for f in src/port/posix/*.c "${helpers[@]}" "${tests[@]}"; do
 		[ -f "$f" ] && printf '%s\0%s\0' "$f" "$PROG_CFLAGS"
 	done
 } | xargs -0 -n 2 -P "$JOBS" bash -c 'compile "$0" "$1"' || fail=1
@@ -71,7 +77,10 @@ core_obj=("$OUT"/obj/src/core/*.o)
 ar rcs "$OUT/libfota-posix.a" "$OUT"/obj/src/port/posix/*.o || fail=1
 port_obj=("$OUT/libfota-posix.a")
 helper_obj=()
-[ -f "$OUT/obj/tests/unit/fake_server.o" ] && helper_obj=("$OUT/obj/tests/unit/fake_server.o")
+for f in "${helpers[@]}"; do
+	o="$OUT/obj/${f%.c}.o"
+	[ -f "$o" ] && helper_obj+=("$o")
+done
 
 passed=0 failed=0 results=()
 for src in "${tests[@]}"; do

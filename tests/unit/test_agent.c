@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "fake_server.h"
+#include "flaky_flash.h"
 #include "fota/agent.h"
 #include "fota/posix_crypto.h"
 #include "fota/simflash.h"
@@ -433,53 +434,13 @@ static enum fota_boot_state journal_state(void)
 	return bs.state;
 }
 
-/* A flash port for the boot config (the stage, the journal): passes every call on to the
- * simflash, except reads that reach into [lo, hi), which return err. */
-struct flaky_flash {
-	struct fota_flash port;
-	uint32_t lo, hi;
-	int err;
-	unsigned failed; /* reads refused */
-};
-
 static struct flaky_flash ff;
 
-static int ff_read(void *ctx, uint32_t addr, void *buf, size_t len)
-{
-	struct flaky_flash *f = ctx;
-
-	if (addr < f->hi && addr + len > f->lo) {
-		f->failed++;
-		return f->err;
-	}
-	return sf.flash.read(sf.flash.ctx, addr, buf, len);
-}
-
-static int ff_prog(void *ctx, uint32_t addr, const void *buf, size_t len)
-{
-	(void)ctx;
-	return sf.flash.prog(sf.flash.ctx, addr, buf, len);
-}
-
-static int ff_erase(void *ctx, uint32_t addr)
-{
-	(void)ctx;
-	return sf.flash.erase(sf.flash.ctx, addr);
-}
-
-/* The agent's stage and journal go through ff from now on; reads of [lo, hi) fail with
- * err (none when lo == hi). */
+/* The agent's stage and journal go through ff from now on; reads of [lo, hi) fail with err
+ * (none when lo == hi). */
 static void flaky_reads(uint32_t lo, uint32_t hi, int err)
 {
-	ff.port = sf.flash;
-	ff.port.ctx = &ff;
-	ff.port.read = ff_read;
-	ff.port.prog = ff_prog;
-	ff.port.erase = ff_erase;
-	ff.lo = lo;
-	ff.hi = hi;
-	ff.err = err;
-	ff.failed = 0;
+	flaky_flash_init(&ff, &sf.flash, lo, hi, err);
 	boot.flash = &ff.port;
 }
 
@@ -1047,15 +1008,15 @@ static void path_relative_and_scheme_relative_redirects_are_resolved(void **stat
 	assert_staged(&img, true);
 }
 
-/* A Location of a fragment alone is the same resource: path and query kept. */
-static void fragment_only_redirect_keeps_the_path_and_query(void **state)
+/* From url, /dir/start redirects to location once, then serves the image itself: it is
+ * staged over two connections. */
+static void redirect_once_then_serve(const char *url, const char *location)
 {
 	struct fake_route *r;
 
-	(void)state;
-	url_mode("http://a.test/dir/start?q=1");
+	url_mode(url);
 	r = fake_server_route(&srv, "/dir/start", FAKE_REDIRECT);
-	r->location = "#part";
+	r->location = location;
 	start();
 	run_until_closed(1);
 	r->kind = FAKE_FILE;
@@ -1064,32 +1025,24 @@ static void fragment_only_redirect_keeps_the_path_and_query(void **state)
 	r->etag = ETAG;
 	run_until_idle(600000);
 	assert_int_equal(srv.nconns, 2);
-	assert_string_equal(req_line(1), "GET /dir/start?q=1 HTTP/1.1");
 	assert_int_equal(reboots, 1);
 	assert_staged(&img, true);
 }
 
+/* A Location of a fragment alone is the same resource: path and query kept. */
+static void fragment_only_redirect_keeps_the_path_and_query(void **state)
+{
+	(void)state;
+	redirect_once_then_serve("http://a.test/dir/start?q=1", "#part");
+	assert_string_equal(req_line(1), "GET /dir/start?q=1 HTTP/1.1");
+}
+
 static void query_only_redirect_keeps_the_path(void **state)
 {
-	struct fake_route *r;
-
 	(void)state;
-	url_mode("http://a.test:8080/dir/start?q=1");
-	r = fake_server_route(&srv, "/dir/start", FAKE_REDIRECT);
-	r->location = "?q=2";
-	start();
-	run_until_closed(1);
-	/* The same path now serves the file. */
-	r->kind = FAKE_FILE;
-	r->body = img.p;
-	r->len = img.len;
-	r->etag = ETAG;
-	run_until_idle(600000);
-	assert_int_equal(srv.nconns, 2);
+	redirect_once_then_serve("http://a.test:8080/dir/start?q=1", "?q=2");
 	assert_string_equal(req_line(1), "GET /dir/start?q=2 HTTP/1.1");
 	assert_header((1, "Host"), "a.test:8080");
-	assert_int_equal(reboots, 1);
-	assert_staged(&img, true);
 }
 
 static void relative_redirect_from_a_url_without_a_path_gets_its_slash(void **state)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "flaky_flash.h"
 #include "fota/posix_crypto.h"
 #include "fota/simflash.h"
 #include "fota/stage.h"
@@ -79,52 +80,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A flash port that passes every call on to the simflash, except reads that reach into
- * [lo, hi), which return err (no read failure when lo == hi). */
-struct flaky_flash {
-	struct fota_flash port;
-	uint32_t lo, hi;
-	int err;
-	unsigned failed; /* reads refused */
-};
-
 static struct flaky_flash ff;
 
-static int ff_read(void *ctx, uint32_t addr, void *buf, size_t len)
-{
-	struct flaky_flash *f = ctx;
-
-	if (addr < f->hi && addr + len > f->lo) {
-		f->failed++;
-		return f->err;
-	}
-	return sf.flash.read(sf.flash.ctx, addr, buf, len);
-}
-
-static int ff_prog(void *ctx, uint32_t addr, const void *buf, size_t len)
-{
-	(void)ctx;
-	return sf.flash.prog(sf.flash.ctx, addr, buf, len);
-}
-
-static int ff_erase(void *ctx, uint32_t addr)
-{
-	(void)ctx;
-	return sf.flash.erase(sf.flash.ctx, addr);
-}
-
-/* The stage and the journal go through ff from now on; reads of [lo, hi) fail with err. */
+/* The stage and the journal go through ff from now on; reads of [lo, hi) fail with err
+ * (none when lo == hi). */
 static void flaky_reads(uint32_t lo, uint32_t hi, int err)
 {
-	ff.port = sf.flash;
-	ff.port.ctx = &ff;
-	ff.port.read = ff_read;
-	ff.port.prog = ff_prog;
-	ff.port.erase = ff_erase;
-	ff.lo = lo;
-	ff.hi = hi;
-	ff.err = err;
-	ff.failed = 0;
+	flaky_flash_init(&ff, &sf.flash, lo, hi, err);
 	cfg.flash = &ff.port;
 }
 
