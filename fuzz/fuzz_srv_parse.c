@@ -512,7 +512,7 @@ NO_COV static size_t ref_redact(const char *u, size_t n, char *out)
 {
 	static const char *const secret[] = { "token", "access_token", "admin_token", "auth",
 					      "authorization", "bearer", "password", "passwd",
-					      "secret", "api_key", "apikey" };
+					      "secret", "api_key", "apikey", "device_key" };
 	const char *q = memchr(u, '?', n), *end = u + n;
 	size_t o;
 

@@ -502,6 +502,7 @@ static bool secret_name(const char *s, size_t len)
 	static const char *const names[] = {
 		"token", "access_token", "admin_token", "auth", "authorization", "bearer",
 		"password", "passwd", "secret", "api_key", "apikey",
+		"device_key", /* the vendor's older clients: a per-device secret */
 	};
 	char name[24];
 	size_t n = 0;

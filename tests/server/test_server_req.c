@@ -397,6 +397,8 @@ static void credentials_in_a_query_are_redacted(void **state)
 	assert_string_equal(target("/x?token"), "/x?token"); /* no value */
 	assert_string_equal(target("/x?tokens=1&my_token=2&project_key=k&imei=8"),
 			    "/x?tokens=1&my_token=2&project_key=k&imei=8");
+	assert_string_equal(target("/api/site/firmware_upgrade?project_key=k&device_key=d"),
+			    "/api/site/firmware_upgrade?project_key=k&device_key=REDACTED");
 	assert_string_equal(target("/x?auth=a\"b&&secret=\n"), "/x?auth=REDACTED&&secret=REDACTED");
 	assert_string_equal(target("/x?q=a\"b"), "/x?q=a\\x22b"); /* escaped as log fields are */
 	assert_string_equal(target("/x?a=1&"), "/x?a=1&");
